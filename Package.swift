@@ -1,0 +1,63 @@
+// swift-tools-version: 6.1
+//
+// Dependency rules (STYLE.md 2.1), checked by reading this file:
+// - `hostctl` (the executable) parses arguments, prints and exits; it imports ArgumentParser,
+//   HostConfig and HostSupport. Nothing else prints or exits.
+// - `HostConfig` owns the app handler configs and the global config: model, YAML with marks,
+//   validation, the on-disk home layout and atomic writes. It knows nothing of processes or networking.
+// - `HostSupport` is the leaf: the error protocol every target's errors conform to, source
+//   locations, and thin syscall wrappers. It imports no other target.
+// Later steps add Supervision, FrontProxy, LogStore, Systemd, ControlProtocol and HostDaemon.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "hostctl",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hostctl", targets: ["hostctl"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "hostctl",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "HostConfig",
+                "HostSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HostConfig",
+            dependencies: [
+                "HostSupport",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HostSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HostConfigTests",
+            dependencies: ["HostConfig", "HostSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["hostctl", "HostConfig"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Directory reading and removal over `opendir`/`readdir`/`unlink`/`rmdir`.
+public enum DirectoryListing {
+    /// The entries of a directory, without `.` and `..`, unsorted.
+    public static func names(in directory: String) throws(SystemError) -> [String] {
+        guard let handle = opendir(directory) else { throw SystemError(errno: errno, action: "cannot list \(directory)") }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes `path` and everything below it, without following symbolic links. A missing path is fine.
+    public static func removeTree(_ path: String) throws(SystemError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return }
+            throw SystemError(errno: errno, action: "cannot remove \(path)")
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            for name in try names(in: path) { try removeTree(path + "/" + name) }
+            guard rmdir(path) == 0 else { throw SystemError(errno: errno, action: "cannot remove \(path)") }
+        } else {
+            guard unlink(path) == 0 else { throw SystemError(errno: errno, action: "cannot remove \(path)") }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import HostConfig
+import HostSupport
+
+/// `hostctl check [NAME]`: validates the global config, handler configs and app overrides.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check the configs; print file:line:col: error: message for each problem.",
+        discussion: """
+            Checks the global config, then every handler config and app override (or only NAME's), and \
+            that no two apps claim the same route. Exits 1 when there is any problem.
+            """)
+
+    @Argument(help: "Check only this app (and the global config).")
+    var name: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let layout = global.layout
+        let catalog = AppCatalog(layout: layout)
+        var problems: [ConfigDiagnostic] = []
+        var globalConfig = GlobalConfig.builtIn(path: layout.globalConfigPath)
+        switch GlobalConfig.load(path: layout.globalConfigPath) {
+        case .success(let loaded): globalConfig = loaded
+        case .failure(let found): problems += found.diagnostics
+        }
+        let files = try catalog.handlerFiles()
+        let names: [String]
+        if let name {
+            if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) }
+            guard files.contains(name) else {
+                throw CommandError("no app named '\(name)'", hint: "`hostctl list` shows the apps of this home")
+            }
+            names = [name]
+        } else {
+            names = files
+        }
+        var resolved: [ResolvedApp] = []
+        for file in names {
+            if let problem = ValueRules.checkAppName(file) {
+                problems.append(
+                    ConfigDiagnostic(
+                        SourceLocation(file: layout.handlerConfigPath(file), line: 1, column: 1),
+                        "the file name is not a valid app name (\(problem)); rename the file"))
+                continue
+            }
+            let loaded = catalog.load(file, global: globalConfig)
+            problems += loaded.diagnostics
+            if let app = loaded.resolved { resolved.append(app) }
+        }
+        if name == nil { problems += RouteConflicts.find(in: resolved, layout: layout) }
+        for problem in problems { Output.line(problem.description) }
+        guard problems.isEmpty else {
+            let fileCount = Set(problems.map(\.location.file)).count
+            throw CommandError(
+                "\(problems.count) problem\(problems.count == 1 ? "" : "s") in \(fileCount) file\(fileCount == 1 ? "" : "s")",
+                hint: "fix the lines above, then run `hostctl check` again")
+        }
+        Output.line("ok: the global config and \(resolved.count) app\(resolved.count == 1 ? "" : "s") are valid")
+    }
+}
+
+/// Two apps that would receive the same requests.
+enum RouteConflicts {
+    static func find(in apps: [ResolvedApp], layout: HomeLayout) -> [ConfigDiagnostic] {
+        var problems: [ConfigDiagnostic] = []
+        for (index, app) in apps.enumerated() {
+            for other in apps[..<index] where app.config.route.path == other.config.route.path {
+                let hostsA = Set(app.config.route.hosts)
+                let hostsB = Set(other.config.route.hosts)
+                guard (hostsA.isEmpty && hostsB.isEmpty) || !hostsA.isDisjoint(with: hostsB) else { continue }
+                let location =
+                    app.values["route.path"]?.source.location
+                    ?? SourceLocation(file: layout.handlerConfigPath(app.config.name), line: 1, column: 1)
+                problems.append(
+                    ConfigDiagnostic(
+                        location,
+                        "route \(app.config.route.path) is also the route of app '\(other.config.name)'; give one of them another route.path or route.hosts"
+                    ))
+            }
+        }
+        return problems
+    }
+}

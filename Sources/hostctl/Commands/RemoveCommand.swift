@@ -1,0 +1,24 @@
+import ArgumentParser
+import HostConfig
+
+/// `hostctl remove NAME`: deletes the app's handler config.
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove an app's handler config (and with --purge-logs its logs).",
+        discussion: "The app's own directory, and its hostctl.yml override, are left untouched.")
+
+    @Argument(help: "The app to remove.")
+    var name: String
+
+    @Flag(help: "Also delete the app's log directory.")
+    var purgeLogs = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let layout = global.layout
+        try AppCatalog(layout: layout).remove(name, purgeLogs: purgeLogs)
+        Output.line("removed \(name)" + (purgeLogs ? " and its logs" : ""))
+    }
+}

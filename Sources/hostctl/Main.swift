@@ -1,0 +1,50 @@
+import ArgumentParser
+import HostSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The root command: `hostctl <subcommand>`.
+@main
+struct Hostctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hostctl",
+        abstract: "Host web apps on this machine: workers behind one front listener, supervised.",
+        discussion: """
+            hostctl keeps one home directory per instance (--home DIR or HOSTCTL_HOME; otherwise \
+            /etc/hostctl and friends for root, the XDG directories for other users). Exit status: 0 on \
+            success, 1 for a failure you can act on (the message says what to do), 2 for arguments \
+            that do not parse.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            AddCommand.self, RemoveCommand.self, ListCommand.self, ShowCommand.self, CheckCommand.self,
+        ]
+    )
+
+    /// Parses the arguments and runs the command, mapping every failure to the exit codes of the
+    /// CLI contract: usage errors exit 2 (argument-parser's own default would be 64).
+    static func main() {
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                Output.standardOutput(message + (message.isEmpty || message.hasSuffix("\n") ? "" : "\n"))
+                Glibc.exit(0)
+            }
+            Output.standardError(message + "\n")
+            Glibc.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+        do {
+            var mutable = command
+            try mutable.run()
+            Glibc.exit(0)
+        } catch {
+            Glibc.exit(ErrorPresenter.present(error))
+        }
+    }
+}
