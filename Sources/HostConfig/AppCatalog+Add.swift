@@ -61,7 +61,8 @@ extension AppCatalog {
                         .invalidConfig, "app '\(request.name)' exists but its handler config has problems",
                         hint: "fix \(path) or pass --force to replace it", diagnostics: problems.diagnostics)
                 }
-                existing = [:]
+                try Self.converting { () throws(SystemError) in try AtomicFile.write(text, to: path, mode: 0o644) }
+                return .replaced(["the old config had problems"])
             }
             let differences = Self.differences(from: existing, to: request.values)
             if differences.isEmpty { return .unchanged }

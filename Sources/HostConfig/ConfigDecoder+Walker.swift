@@ -42,10 +42,10 @@ struct Walker {
                 walk(inner, prefix: path + ".")
             } else {
                 var message = "unknown key '\(path)'"
-                if let guess = ValueRules.closest(to: name, in: Array(children)) {
+                if (prefix.isEmpty || prefix == "defaults.") && ConfigSchema.handlerOnlyKeys.contains(name) {
+                    message = "'\(path)' can only be set in the app's handler config (hostctl add writes it)"
+                } else if let guess = ValueRules.closest(to: name, in: Array(children)) {
                     message += " (did you mean '\(prefix + guess)'?)"
-                } else if prefix.isEmpty && ConfigSchema.handlerOnlyKeys.contains(name) {
-                    message = "'\(name)' can only be set in the app's handler config (hostctl add writes it)"
                 } else {
                     message += "; allowed here: \(children.sorted().joined(separator: ", "))"
                 }
@@ -306,8 +306,11 @@ struct Walker {
             return ConfigDiagnostic(
                 SourceLocation(file: file, line: mark.line, column: mark.column), "malformed YAML: \(problem)\(where_)")
         case .duplicatedKeysInMapping(let duplicates, let context):
+            let key = duplicates.first ?? ""
+            let (line, column) =
+                Self.secondOccurrence(of: key, in: text, from: context.mark.line) ?? (context.mark.line, context.mark.column)
             return ConfigDiagnostic(
-                SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
+                SourceLocation(file: file, line: line, column: column),
                 "duplicate key '\(duplicates.joined(separator: "', '"))'; keep one")
         case .reader(let problem, let offset, _, _):
             let prefix = text.utf8.prefix(offset ?? 0)
@@ -316,5 +319,23 @@ struct Walker {
         default:
             return ConfigDiagnostic(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(yamlError)")
         }
+    }
+
+    /// libyaml reports a duplicate key at the start of its mapping; find the line that repeats it
+    /// (`key:` at the same indentation as its first occurrence, from `line` on).
+    static func secondOccurrence(of key: String, in text: String, from line: Int) -> (Int, Int)? {
+        var firstIndent: Int?
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where index + 1 >= line {
+            let indent = raw.prefix { $0 == " " }.count
+            let rest = raw.dropFirst(indent)
+            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":") else { continue }
+            if let firstIndent {
+                if indent == firstIndent { return (index + 1, indent + 1) }
+            } else {
+                firstIndent = indent
+            }
+        }
+        return nil
     }
 }

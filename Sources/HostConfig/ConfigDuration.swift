@@ -31,9 +31,9 @@ public enum ConfigDuration {
     public static func format(_ duration: Duration) -> String {
         let ms = milliseconds(duration)
         if ms == 0 { return "0s" }
-        // Minutes and hours only from 5 minutes up, so that "60s" and "90s" read as written.
+        // Minutes and hours only from 2 minutes up, so that "60s" and "90s" read as written.
         for (suffix, factor) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
-        where ms % factor == 0 && (factor == 1000 || ms >= 300_000) {
+        where ms % factor == 0 && (factor == 1000 || ms >= 120_000) {
             return "\(ms / factor)\(suffix)"
         }
         return "\(ms)ms"

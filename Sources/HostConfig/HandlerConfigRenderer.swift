@@ -8,9 +8,9 @@ public enum HandlerConfigRenderer {
         var lines: [String] = [
             "# hostctl handler config for the app \"\(name)\", written by `hostctl add`.",
             "# Edit it by hand if you like, then run `hostctl check \(name)`.",
-            "# Commented keys show the built-in default: uncomment one to set it here. Values come from, lowest",
-            "# first: built-in defaults, `defaults:` in the global hostctl.yml, this file, and a hostctl.yml",
-            "# in the app's directory. Every key is described in hostctl.yml(5).",
+            "# Commented keys show the built-in default: uncomment one to set it here. Precedence, lowest",
+            "# first, is built-in defaults, then `defaults:` in the global hostctl.yml, then this file, then",
+            "# a hostctl.yml in the app's own directory. Every key is described in hostctl.yml(5).",
             "",
         ]
         var index = 0

@@ -26,10 +26,14 @@ struct Hostctl: ParsableCommand {
     /// Parses the arguments and runs the command, mapping every failure to the exit codes of the
     /// CLI contract: usage errors exit 2 (argument-parser's own default would be 64).
     static func main() {
-        let command: any ParsableCommand
         do {
-            command = try parseAsRoot()
+            var command = try parseAsRoot()
+            try command.run()
+            Glibc.exit(0)
+        } catch let error as any ActionableError {
+            Glibc.exit(ErrorPresenter.present(error))
         } catch {
+            // Help, version, completion scripts and usage errors, as argument-parser describes them.
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success {
@@ -38,13 +42,6 @@ struct Hostctl: ParsableCommand {
             }
             Output.standardError(message + "\n")
             Glibc.exit(code == .validationFailure ? 2 : code.rawValue)
-        }
-        do {
-            var mutable = command
-            try mutable.run()
-            Glibc.exit(0)
-        } catch {
-            Glibc.exit(ErrorPresenter.present(error))
         }
     }
 }

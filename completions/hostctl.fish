@@ -1,0 +1,126 @@
+function __hostctl_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __hostctl_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __hostctl_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __hostctl_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __hostctl_parse_tokens -S
+    set -l unparsed_tokens (__hostctl_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'hostctl'
+        __hostctl_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'add'
+            __hostctl_parse_subcommand 2 'command=' 'entry=' 'workers=' 'handoff=' 'route=' 'host=+' 'env=+' 'ready=' 'user=' 'force' 'home=' 'version' 'h/help'
+        case 'remove'
+            __hostctl_parse_subcommand 1 'purge-logs' 'home=' 'version' 'h/help'
+        case 'list'
+            __hostctl_parse_subcommand 0 'home=' 'json' 'version' 'h/help'
+        case 'show'
+            __hostctl_parse_subcommand 1 'home=' 'json' 'version' 'h/help'
+        case 'check'
+            __hostctl_parse_subcommand 1 'home=' 'version' 'h/help'
+        case 'help'
+            __hostctl_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __hostctl_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __hostctl_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __hostctl_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __hostctl_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__hostctl_tokens -p)
+    if test -z "$(__hostctl_tokens -t)"
+        set -l index (count (__hostctl_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'hostctl' -f
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl" version' -l 'version' -d 'Show the version.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_positional "hostctl" -eq 1' -fa 'add' -d 'Add an app: write its handler config (this starts nothing).'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_positional "hostctl" -eq 1' -fa 'remove' -d 'Remove an app\'s handler config (and with --purge-logs its logs).'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_positional "hostctl" -eq 1' -fa 'list' -d 'List the apps of this home.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_positional "hostctl" -eq 1' -fa 'show' -d 'Show an app\'s effective config, with the source of each value.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_positional "hostctl" -eq 1' -fa 'check' -d 'Check the configs; print file:line:col: error: message for each problem.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_positional "hostctl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" command' -l 'command' -d 'The command that runs one worker, split with shell-like quoting but never run by a shell; may use ${PORT}, ${HOSTCTL_APP}, ${HOSTCTL_WORKER}.' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" entry' -l 'entry' -d 'The entry file inside DIR, run with node (.js, .mjs, .cjs) or python3 (.py), or itself when executable.' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" workers' -l 'workers' -d 'How many workers to run: 0 means one per CPU, at most 256 (default 1).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" handoff' -l 'handoff' -d 'How a worker learns where to listen: pipe, port or fd (default pipe).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" route' -l 'route' -d 'The URL path prefix routed to the app (default /NAME).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add"' -l 'host' -d 'A host name routed to the app (exact or *.example.com); repeat for more.' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add"' -l 'env' -d 'An environment variable for the workers; repeat for more.' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" ready' -l 'ready' -d 'When a worker is ready: listen (its endpoint accepts) or notify (it sends READY=1).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" user' -l 'user' -d 'Run the workers as this user (the daemon must run as root).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" force' -l 'force' -d 'Replace an existing app of this name that has other settings.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" home' -l 'home' -d 'The hostctl home: config, state, logs and runtime sockets (default: HOSTCTL_HOME, else the system or XDG directories).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" version' -l 'version' -d 'Show the version.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl add" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl remove" purge-logs' -l 'purge-logs' -d 'Also delete the app\'s log directory.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl remove" home' -l 'home' -d 'The hostctl home: config, state, logs and runtime sockets (default: HOSTCTL_HOME, else the system or XDG directories).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl remove" version' -l 'version' -d 'Show the version.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl remove" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl list" home' -l 'home' -d 'The hostctl home: config, state, logs and runtime sockets (default: HOSTCTL_HOME, else the system or XDG directories).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl list" json' -l 'json' -d 'Print JSON for scripts instead of text.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl list" version' -l 'version' -d 'Show the version.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl list" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl show" home' -l 'home' -d 'The hostctl home: config, state, logs and runtime sockets (default: HOSTCTL_HOME, else the system or XDG directories).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl show" json' -l 'json' -d 'Print JSON for scripts instead of text.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl show" version' -l 'version' -d 'Show the version.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl show" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl check" home' -l 'home' -d 'The hostctl home: config, state, logs and runtime sockets (default: HOSTCTL_HOME, else the system or XDG directories).' -rfka ''
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl check" version' -l 'version' -d 'Show the version.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl check" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl help" version' -l 'version' -d 'Show the version.'

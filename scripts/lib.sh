@@ -1,0 +1,30 @@
+# Shared by scripts/*: install what is missing on a fresh Debian machine, then build.
+# Sourced, not run.
+
+# as_root CMD...: run as root, with sudo when we are not.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# apt_install PKG...: installs the Debian packages that are not installed yet (apt-get update first,
+# since a new machine's package lists can be stale).
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# need_swift: swift must be on PATH (the machine image ships it; it is not an apt package here).
+need_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        for dir in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+            [ -x "$dir/swift" ] && export PATH="$dir:$PATH" && break
+        done
+    fi
+    command -v swift >/dev/null 2>&1 || { echo "swift is not installed: install the Swift 6 toolchain from swift.org" >&2; exit 1; }
+}
