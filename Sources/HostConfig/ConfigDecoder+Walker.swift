@@ -56,7 +56,12 @@ struct Walker {
 
     /// The names allowed directly under `prefix`.
     func childNames(prefix: String) -> Set<String> {
-        Set(keys.keys.filter { $0.hasPrefix(prefix) }.compactMap { $0.dropFirst(prefix.count).split(separator: ".").first.map(String.init) })
+        var names: Set<String> = []
+        for path in keys.keys where path.hasPrefix(prefix) {
+            let rest = path.utf8.dropFirst(prefix.utf8.count)
+            names.insert(String(Substring(rest.prefix { $0 != UInt8(ascii: ".") })))
+        }
+        return names
     }
 
     /// After a walk: the handler config must name the app and its directory.

@@ -10,7 +10,7 @@ public enum ConfigDecoder {
         var walker = Walker(file: file, keys: kind.keys)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text, .basic, .default, .utf8)
         } catch {
             return (ConfigLayer(), [walker.diagnostic(forYAMLError: error, text: text)])
         }
@@ -27,19 +27,29 @@ public enum ConfigDecoder {
         return (ConfigLayer(values: walker.values), walker.diagnostics)
     }
 
-    /// Decodes the built-in defaults of an app named `name` (the route's default is `/<name>`).
+    /// The built-in defaults of an app named `name` (the route's default is `/<name>`).
     public static func builtInLayer(appName name: String) -> ConfigLayer {
+        var layer = builtInAppLayer
+        if let route = layer.values["route.path"] {
+            layer.values["route.path"] = LocatedValue(.string("/\(name)"), at: route.location)
+        }
+        return layer
+    }
+
+    /// The built-in app defaults, decoded once from the schema's default texts with the same rules
+    /// as a config file (so the documentation and the behaviour cannot disagree).
+    private static let builtInAppLayer: ConfigLayer = {
         var values: [String: LocatedValue] = [:]
         let location = SourceLocation(file: "<built-in>", line: 0, column: 0)
         for key in ConfigSchema.appKeys {
             guard let text = key.defaultText else { continue }
-            let yaml = "\(key.path.replacing(".", with: "_")): " + (key.path == "route.path" ? "/\(name)" : text)
+            let yaml = "value: " + (key.path == "route.path" ? "/app" : text)
             let (layer, diagnostics) = decodeLeaf(key: key, yaml: yaml)
             precondition(diagnostics.isEmpty, "internal inconsistency: default of \(key.path) does not decode")
             for (path, value) in layer { values[path] = LocatedValue(value, at: location) }
         }
         return ConfigLayer(values: values)
-    }
+    }()
 
     /// Decodes the built-in defaults of the global config (without `defaults`).
     public static func builtInGlobalLayer() -> ConfigLayer {
@@ -47,7 +57,7 @@ public enum ConfigDecoder {
         let location = SourceLocation(file: "<built-in>", line: 0, column: 0)
         for key in ConfigSchema.globalKeys {
             guard let text = key.defaultText else { continue }
-            let (layer, diagnostics) = decodeLeaf(key: key, yaml: "\(key.path.replacing(".", with: "_")): \(text)")
+            let (layer, diagnostics) = decodeLeaf(key: key, yaml: "value: \(text)")
             precondition(diagnostics.isEmpty, "internal inconsistency: default of \(key.path) does not decode")
             for (path, value) in layer { values[path] = LocatedValue(value, at: location) }
         }
@@ -65,7 +75,7 @@ public enum ConfigDecoder {
 
     private static func decodeLeaf(key: ConfigKey, yaml: String) -> ([String: ConfigValue], [ConfigDiagnostic]) {
         var walker = Walker(file: "<value>", keys: [key.path: key])
-        guard let root = try? Yams.compose(yaml: yaml), case .mapping(let mapping) = root,
+        guard let root = try? Yams.compose(yaml: yaml, .basic, .default, .utf8), case .mapping(let mapping) = root,
             let node = mapping.first?.value
         else { return ([:], [ConfigDiagnostic(SourceLocation(file: "<value>", line: 1, column: 1), "not a value")]) }
         walker.leaf(node, key: key, path: key.path)

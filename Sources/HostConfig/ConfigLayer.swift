@@ -49,18 +49,17 @@ public enum ConfigFileKind: Sendable {
     /// The keys this kind of file may set, by dotted path.
     var keys: [String: ConfigKey] {
         switch self {
-        case .handler:
-            return Dictionary(uniqueKeysWithValues: ConfigSchema.appKeys.map { ($0.path, $0) })
-        case .override:
-            return Dictionary(
-                uniqueKeysWithValues: ConfigSchema.appKeys.filter { !ConfigSchema.handlerOnlyKeys.contains($0.path) }
-                    .map { ($0.path, $0) })
-        case .global:
-            var keys = Dictionary(uniqueKeysWithValues: ConfigSchema.globalKeys.map { ($0.path, $0) })
-            for key in ConfigSchema.appKeys where !ConfigSchema.handlerOnlyKeys.contains(key.path) {
-                keys["defaults." + key.path] = key
-            }
-            return keys
+        case .handler: return Self.handlerKeys
+        case .override: return Self.overrideKeys
+        case .global: return Self.globalKeys
         }
     }
+
+    private static let handlerKeys = Dictionary(uniqueKeysWithValues: ConfigSchema.appKeys.map { ($0.path, $0) })
+    private static let overrideKeys = handlerKeys.filter { !ConfigSchema.handlerOnlyKeys.contains($0.key) }
+    private static let globalKeys: [String: ConfigKey] = {
+        var keys = Dictionary(uniqueKeysWithValues: ConfigSchema.globalKeys.map { ($0.path, $0) })
+        for (path, key) in overrideKeys { keys["defaults." + path] = key }
+        return keys
+    }()
 }
