@@ -45,7 +45,8 @@ extension AppCatalog {
         // What we write must read back as exactly what we were asked for.
         let (written, problems) = ConfigDecoder.decode(text, file: path, kind: .handler)
         guard problems.isEmpty, written.values.mapValues(\.value) == request.values else {
-            preconditionFailure("internal inconsistency: the handler config for \(request.name) does not read back: \(problems)")
+            preconditionFailure(
+                "internal inconsistency: the handler config for \(request.name) does not read back: \(problems)")
         }
         try Self.converting { () throws(SystemError) in try layout.create() }
         let lock = try Self.converting { () throws(SystemError) in try FileLock(path: layout.lockPath) }
@@ -96,7 +97,9 @@ extension AppCatalog {
     }
 
     /// For each key in `paths`, where the app override in `directory` sets it, if it does.
-    public func shadowingOverride(directory: String, paths: [String]) -> [(path: String, location: SourceLocation, value: ConfigValue)] {
+    public func shadowingOverride(directory: String, paths: [String]) -> [(
+        path: String, location: SourceLocation, value: ConfigValue
+    )] {
         let overridePath = HomeLayout.overridePath(directory: directory)
         guard overridePath != layout.globalConfigPath, FileSystem.kind(of: overridePath) == .file,
             case .success(let layer) = readLayer(overridePath, kind: .override)

@@ -11,7 +11,9 @@ public struct AppCatalog: Sendable {
     /// A catalog over `layout`.
     public init(layout: HomeLayout) { self.layout = layout }
 
-    /// The names of the apps that have a handler config, sorted. Files whose names are not app
+    /// The names of the apps that have a handler config, sorted.
+    ///
+    /// Files whose names are not app
     /// names are listed by `check` as problems, not here.
     public func appNames() throws(SystemError) -> [String] {
         try handlerFiles().filter { ValueRules.checkAppName($0) == nil }
@@ -22,7 +24,9 @@ public struct AppCatalog: Sendable {
         switch FileSystem.kind(of: layout.appsDirectory) {
         case .missing: return []
         case .directory: break
-        default: throw SystemError(errno: 20, action: "cannot list \(layout.appsDirectory)", hint: "it should be a directory")
+        default:
+            throw SystemError(
+                errno: 20, action: "cannot list \(layout.appsDirectory)", hint: "it should be a directory")
         }
         return try DirectoryListing.names(in: layout.appsDirectory)
             .filter { $0.hasSuffix(".yml") && !$0.hasPrefix(".") }
@@ -59,12 +63,15 @@ public struct AppCatalog: Sendable {
             loaded.diagnostics.append(
                 ConfigDiagnostic(
                     written.location,
-                    "name '\(written.value.stringValue ?? "")' does not match the file name \(name).yml; make them the same"))
+                    "name '\(written.value.stringValue ?? "")' does not match the file name \(name).yml; make them the same"
+                ))
         }
         if case .string(let directory)? = handler.values["directory"]?.value {
             if FileSystem.kind(of: directory) != .directory, let location = handler.values["directory"]?.location {
                 loaded.diagnostics.append(
-                    ConfigDiagnostic(location, "directory: \(directory) does not exist or is not a directory; create it or fix the path"))
+                    ConfigDiagnostic(
+                        location,
+                        "directory: \(directory) does not exist or is not a directory; create it or fix the path"))
             }
             let overridePath = HomeLayout.overridePath(directory: directory)
             if overridePath != layout.globalConfigPath, FileSystem.kind(of: overridePath) != .missing {
@@ -80,7 +87,8 @@ public struct AppCatalog: Sendable {
         }
         guard loaded.diagnostics.isEmpty else { return loaded }
         switch ResolvedApp.resolve(
-            name: name, globalDefaults: global.appDefaults, handler: handler, handlerFile: handlerPath, override: override)
+            name: name, globalDefaults: global.appDefaults, handler: handler, handlerFile: handlerPath,
+            override: override)
         {
         case .success(let resolved): loaded.resolved = resolved
         case .failure(let problem): loaded.diagnostics.append(problem)
@@ -103,13 +111,16 @@ public struct AppCatalog: Sendable {
         if let problem = ValueRules.checkAppName(name) { throw .invalid(problem) }
         let path = layout.handlerConfigPath(name)
         guard FileSystem.kind(of: path) == .file else {
-            throw HostConfigError(.appNotFound, "no app named '\(name)'", hint: "`hostctl list` shows the apps of this home")
+            throw HostConfigError(
+                .appNotFound, "no app named '\(name)'", hint: "`hostctl list` shows the apps of this home")
         }
         let lock = try Self.converting { () throws(SystemError) in try FileLock(path: layout.lockPath) }
         defer { lock.unlock() }
         try Self.converting { () throws(SystemError) in try AtomicFile.remove(path) }
         if purgeLogs {
-            try Self.converting { () throws(SystemError) in try DirectoryListing.removeTree(layout.appLogsDirectory(name)) }
+            try Self.converting { () throws(SystemError) in
+                try DirectoryListing.removeTree(layout.appLogsDirectory(name))
+            }
         }
     }
 

@@ -102,6 +102,7 @@ public struct ResolvedApp: Sendable {
     public var values: [String: (value: ConfigValue, source: ConfigSource)]
 
     /// Merges the layers, lowest precedence first; every layer must have decoded cleanly.
+    ///
     /// Throws when a required key (name, directory, command) is set by no layer.
     public static func resolve(
         name: String, globalDefaults: ConfigLayer, handler: ConfigLayer, handlerFile: String, override: ConfigLayer?
@@ -141,11 +142,15 @@ extension AppConfig {
             return number
         }
         func strings(_ path: String) -> [String] {
-            guard case .strings(let list)? = leaves[path] else { preconditionFailure("internal inconsistency: \(path)") }
+            guard case .strings(let list)? = leaves[path] else {
+                preconditionFailure("internal inconsistency: \(path)")
+            }
             return list
         }
         func duration(_ path: String) -> Duration {
-            guard case .duration(let value)? = leaves[path] else { preconditionFailure("internal inconsistency: \(path)") }
+            guard case .duration(let value)? = leaves[path] else {
+                preconditionFailure("internal inconsistency: \(path)")
+            }
             return value
         }
         func bytes(_ path: String) -> ByteCount {
@@ -156,7 +161,8 @@ extension AppConfig {
             guard let value = T(rawValue: string(path)) else { preconditionFailure("internal inconsistency: \(path)") }
             return value
         }
-        guard case .bool(let strip)? = leaves["route.strip_prefix"], case .backoff(let backoff)? = leaves["restart.backoff"]
+        guard case .bool(let strip)? = leaves["route.strip_prefix"],
+            case .backoff(let backoff)? = leaves["restart.backoff"]
         else { preconditionFailure("internal inconsistency: route.strip_prefix or restart.backoff") }
         var env: [String: String] = [:]
         for (path, value) in leaves where path.hasPrefix("env.") {

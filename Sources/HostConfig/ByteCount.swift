@@ -20,7 +20,9 @@ public struct ByteCount: Sendable, Hashable, Comparable, CustomStringConvertible
         ("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("k", 1 << 10), ("B", 1),
     ]
 
-    /// Parses `10MiB`, `1.5GiB`, `100MB`, `64K` or a plain number of bytes. Returns nil when the text is
+    /// Parses `10MiB`, `1.5GiB`, `100MB`, `64K` or a plain number of bytes.
+    ///
+    /// Returns nil when the text is
     /// not a size or overflows.
     public init?(parsing text: String) {
         let trimmed = text.trimmingSpaces

@@ -1,5 +1,7 @@
 /// Splits a command line into arguments the way a POSIX shell would quote them, without running
-/// a shell: no expansion, no globbing, no redirection. `${PORT}` and friends stay as written.
+/// a shell: no expansion, no globbing, no redirection.
+///
+/// `${PORT}` and friends stay as written.
 public enum CommandSplitter {
     /// `'…'` keeps everything literally; `"…"` keeps everything but lets `\` escape `"`, `\`, `$` and
     /// `` ` ``; outside quotes `\` escapes the next character; spaces, tabs and newlines separate.
@@ -67,10 +69,12 @@ public enum CommandSplitter {
     /// where needed; for display.
     public static func join(_ arguments: [String]) -> String {
         arguments.map { argument in
-            let safe = !argument.isEmpty && argument.unicodeScalars.allSatisfy { c in
-                (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9")
-                    || "-_./:=@+,%${}".unicodeScalars.contains(c)
-            }
+            let safe =
+                !argument.isEmpty
+                && argument.unicodeScalars.allSatisfy { c in
+                    (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9")
+                        || "-_./:=@+,%${}".unicodeScalars.contains(c)
+                }
             if safe { return argument }
             return "'" + argument.replacing("'", with: "'\\''") + "'"
         }.joined(separator: " ")

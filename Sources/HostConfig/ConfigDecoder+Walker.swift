@@ -36,7 +36,10 @@ struct Walker {
             } else if children.contains(name) {
                 guard case .mapping(let inner) = valueNode else {
                     if case .scalar(let s) = valueNode, isNull(s) { continue }
-                    report(valueNode, "'\(path)' holds keys (\(childNames(prefix: path + ".").sorted().joined(separator: ", "))), found \(Self.describe(valueNode))")
+                    report(
+                        valueNode,
+                        "'\(path)' holds keys (\(childNames(prefix: path + ".").sorted().joined(separator: ", "))), found \(Self.describe(valueNode))"
+                    )
                     continue
                 }
                 walk(inner, prefix: path + ".")
@@ -70,7 +73,9 @@ struct Walker {
         for required in ["name", "directory", "command"] where values[required] == nil {
             if diagnostics.contains(where: { $0.message.hasPrefix("\(required):") }) { continue }
             diagnostics.append(
-                ConfigDiagnostic(SourceLocation(file: file, line: 1, column: 1), "missing key '\(required)'; the handler config must set name, directory and command"))
+                ConfigDiagnostic(
+                    SourceLocation(file: file, line: 1, column: 1),
+                    "missing key '\(required)'; the handler config must set name, directory and command"))
         }
     }
 
@@ -89,7 +94,8 @@ struct Walker {
     }
 
     /// Decodes a value; nil when the key is a map whose entries were stored (or reported) one by one.
-    private mutating func decodeValue(_ node: Node, key: ConfigKey, path: String) -> Result<ConfigValue, RuleViolation>? {
+    private mutating func decodeValue(_ node: Node, key: ConfigKey, path: String) -> Result<ConfigValue, RuleViolation>?
+    {
         switch key.kind {
         case .appName:
             return string(node).flatMap { name in
@@ -97,7 +103,9 @@ struct Walker {
             }
         case .absolutePath:
             return string(node).flatMap { text in
-                text.hasPrefix("/") ? .success(.string(text)) : .failure(RuleViolation("'\(text)' is not an absolute path; write the full path, e.g. /srv/app"))
+                text.hasPrefix("/")
+                    ? .success(.string(text))
+                    : .failure(RuleViolation("'\(text)' is not an absolute path; write the full path, e.g. /srv/app"))
             }
         case .command:
             let arguments: Result<[String], RuleViolation>
@@ -113,13 +121,17 @@ struct Walker {
             return integer(node).flatMap { number in
                 range.contains(number)
                     ? .success(.int(number))
-                    : .failure(RuleViolation("\(number) is out of range; use \(range.lowerBound) to \(range.upperBound)\(key.path == "workers" ? " (0 means one per CPU)" : "")"))
+                    : .failure(
+                        RuleViolation(
+                            "\(number) is out of range; use \(range.lowerBound) to \(range.upperBound)\(key.path == "workers" ? " (0 means one per CPU)" : "")"
+                        ))
             }
         case .enumeration(let words):
             return string(node).flatMap { word in
                 if words.contains(word) { return .success(.string(word)) }
                 let guess = ValueRules.closest(to: word, in: words).map { " (did you mean '\($0)'?)" } ?? ""
-                return .failure(RuleViolation("unknown value '\(word)'\(guess); use one of: \(words.joined(separator: ", "))"))
+                return .failure(
+                    RuleViolation("unknown value '\(word)'\(guess); use one of: \(words.joined(separator: ", "))"))
             }
         case .routePath:
             return string(node).flatMap { ValueRules.normaliseRoutePath($0).map(ConfigValue.string) }
@@ -135,7 +147,8 @@ struct Walker {
                 return .success(.strings(out))
             }
         case .bool:
-            guard case .scalar(let scalar) = node, scalar.style == .plain, ["true", "false"].contains(scalar.string) else {
+            guard case .scalar(let scalar) = node, scalar.style == .plain, ["true", "false"].contains(scalar.string)
+            else {
                 return .failure(RuleViolation("expected true or false, found \(Self.describe(node))"))
             }
             return .success(.bool(scalar.string == "true"))
@@ -160,7 +173,9 @@ struct Walker {
         case .backoff:
             return string(node).flatMap { text in
                 let parts = text.split(separator: "..", omittingEmptySubsequences: false).map(String.init)
-                guard parts.count == 2, let low = ConfigDuration.parse(parts[0]), let high = ConfigDuration.parse(parts[1]) else {
+                guard parts.count == 2, let low = ConfigDuration.parse(parts[0]),
+                    let high = ConfigDuration.parse(parts[1])
+                else {
                     return .failure(RuleViolation("'\(text)' is not a backoff range; write MIN..MAX, e.g. 100ms..30s"))
                 }
                 guard low > .zero, low <= high else {
@@ -187,7 +202,9 @@ struct Walker {
             }
         case .listen:
             return stringList(node, what: "an address or a list of addresses").flatMap { addresses in
-                if addresses.isEmpty { return .failure(RuleViolation("give at least one address, e.g. 127.0.0.1:8080")) }
+                if addresses.isEmpty {
+                    return .failure(RuleViolation("give at least one address, e.g. 127.0.0.1:8080"))
+                }
                 for address in addresses {
                     if let problem = ValueRules.checkListenAddress(address) { return .failure(RuleViolation(problem)) }
                 }
@@ -225,8 +242,12 @@ struct Walker {
                 report(keyNode, "\(path): duplicate variable '\(name)'; keep one")
                 continue
             }
-            guard case .scalar(let valueScalar) = valueNode, !(valueScalar.style == .plain && isNull(valueScalar)) else {
-                report(valueNode, "\(path).\(name): expected a text value (write '' for an empty one), found \(Self.describe(valueNode))")
+            guard case .scalar(let valueScalar) = valueNode, !(valueScalar.style == .plain && isNull(valueScalar))
+            else {
+                report(
+                    valueNode,
+                    "\(path).\(name): expected a text value (write '' for an empty one), found \(Self.describe(valueNode))"
+                )
                 continue
             }
             values["\(path).\(name)"] = LocatedValue(.string(valueScalar.string), at: location(of: valueNode))
@@ -259,7 +280,8 @@ struct Walker {
     private func stringList(_ node: Node, what: String) -> Result<[String], RuleViolation> {
         switch node {
         case .scalar(let scalar):
-            return isNull(scalar) ? .failure(RuleViolation("expected \(what), found nothing")) : .success([scalar.string])
+            return isNull(scalar)
+                ? .failure(RuleViolation("expected \(what), found nothing")) : .success([scalar.string])
         case .sequence(let sequence):
             var out: [String] = []
             for item in sequence {
@@ -313,14 +335,17 @@ struct Walker {
         case .duplicatedKeysInMapping(let duplicates, let context):
             let key = duplicates.first ?? ""
             let (line, column) =
-                Self.secondOccurrence(of: key, in: text, from: context.mark.line) ?? (context.mark.line, context.mark.column)
+                Self.secondOccurrence(of: key, in: text, from: context.mark.line) ?? (
+                    context.mark.line, context.mark.column
+                )
             return ConfigDiagnostic(
                 SourceLocation(file: file, line: line, column: column),
                 "duplicate key '\(duplicates.joined(separator: "', '"))'; keep one")
         case .reader(let problem, let offset, _, _):
             let prefix = text.utf8.prefix(offset ?? 0)
             let line = prefix.filter { $0 == 10 }.count + 1
-            return ConfigDiagnostic(SourceLocation(file: file, line: line, column: 1), "cannot read the file as text: \(problem)")
+            return ConfigDiagnostic(
+                SourceLocation(file: file, line: line, column: 1), "cannot read the file as text: \(problem)")
         default:
             return ConfigDiagnostic(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(yamlError)")
         }
@@ -334,7 +359,9 @@ struct Walker {
         where index + 1 >= line {
             let indent = raw.prefix { $0 == " " }.count
             let rest = raw.dropFirst(indent)
-            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":") else { continue }
+            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":") else {
+                continue
+            }
             if let firstIndent {
                 if indent == firstIndent { return (index + 1, indent + 1) }
             } else {

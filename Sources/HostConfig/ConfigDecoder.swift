@@ -5,6 +5,7 @@ internal import Yams
 /// `ConfigSchema` and reporting every problem with its line and column, never ignoring one.
 public enum ConfigDecoder {
     /// Decodes `text`, read from `file` (the path shown in diagnostics), as a file of `kind`.
+    ///
     /// Returns the keys that decoded cleanly and every problem found.
     public static func decode(_ text: String, file: String, kind: ConfigFileKind) -> (ConfigLayer, [ConfigDiagnostic]) {
         var walker = Walker(file: file, keys: kind.keys)

@@ -54,7 +54,7 @@ public enum ConfigSource: Sendable, Hashable {
         }
     }
 
-    /// For people: `default`, `handler config (/h/apps/dante.yml:7)`, …
+    /// The source for people (`default`, `handler config (/h/apps/dante.yml:7)`).
     public var label: String {
         switch self {
         case .builtIn: return "default"
@@ -67,7 +67,9 @@ public enum ConfigSource: Sendable, Hashable {
 
 /// The error type of the HostConfig target: a code scripts and tests can match, a message, and a hint.
 public struct HostConfigError: ActionableError, Equatable {
-    /// What kind of failure this is. Cases can be added without breaking callers.
+    /// What kind of failure this is.
+    ///
+    /// Cases can be added without breaking callers.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Wrapped: String, Sendable, Hashable {
             case invalidValue = "invalid_value"

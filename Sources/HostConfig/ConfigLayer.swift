@@ -15,6 +15,7 @@ public struct LocatedValue: Sendable, Hashable {
 }
 
 /// The keys one config file sets, by dotted path (`workers`, `route.path`, `env.NODE_ENV`).
+///
 /// Maps such as `env` are flattened to one leaf per entry, so that layering merges them key by key
 /// while lists and scalars replace whole.
 public struct ConfigLayer: Sendable, Hashable {

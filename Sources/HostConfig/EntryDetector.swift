@@ -12,19 +12,22 @@ public enum EntryDetector {
         public var interpreter: String?
         /// The command to store.
         public var command: [String]
-        /// Why this file: `package.json "main"`, `server.js`, …
+        /// Why this file was chosen (`package.json "main"`, `found server.js`).
         public var reason: String
     }
 
     /// Looks in `directory` for, in order: package.json "main", server.js, app.js, index.js, app.py, main.py.
     public static func detect(in directory: String) -> Detection? {
         if let main = packageMain(in: directory) {
-            return Detection(entry: main, interpreter: "node", command: ["node", main], reason: "package.json \"main\"")
+            return Detection(
+                entry: main, interpreter: "node", command: ["node", main], reason: "package.json \"main\"")
         }
         for candidate in ["server.js", "app.js", "index.js", "app.py", "main.py"]
         where FileSystem.kind(of: directory + "/" + candidate) == .file {
             let interpreter = candidate.hasSuffix(".py") ? "python3" : "node"
-            return Detection(entry: candidate, interpreter: interpreter, command: [interpreter, candidate], reason: "found \(candidate)")
+            return Detection(
+                entry: candidate, interpreter: interpreter, command: [interpreter, candidate],
+                reason: "found \(candidate)")
         }
         return nil
     }
@@ -35,7 +38,8 @@ public enum EntryDetector {
         if entry.hasPrefix("/") {
             let resolved = FileSystem.realPath(entry) ?? entry
             guard resolved.hasPrefix(directory + "/") else {
-                return .failure(RuleViolation("entry \(entry) is outside the app directory \(directory); pass a file inside it"))
+                return .failure(
+                    RuleViolation("entry \(entry) is outside the app directory \(directory); pass a file inside it"))
             }
             relative = String(resolved.dropFirst(directory.count + 1))
         }
@@ -45,20 +49,25 @@ public enum EntryDetector {
             return .failure(RuleViolation("entry file \(full) does not exist; pass a file inside \(directory)"))
         }
         if let real = FileSystem.realPath(full), !real.hasPrefix(directory + "/") {
-            return .failure(RuleViolation("entry \(entry) is outside the app directory \(directory); pass a file inside it"))
+            return .failure(
+                RuleViolation("entry \(entry) is outside the app directory \(directory); pass a file inside it"))
         }
         let lower = relative.lowercased()
         if lower.hasSuffix(".js") || lower.hasSuffix(".mjs") || lower.hasSuffix(".cjs") {
-            return .success(Detection(entry: relative, interpreter: "node", command: ["node", relative], reason: "--entry"))
+            return .success(
+                Detection(entry: relative, interpreter: "node", command: ["node", relative], reason: "--entry"))
         }
         if lower.hasSuffix(".py") {
-            return .success(Detection(entry: relative, interpreter: "python3", command: ["python3", relative], reason: "--entry"))
+            return .success(
+                Detection(entry: relative, interpreter: "python3", command: ["python3", relative], reason: "--entry"))
         }
         if FileSystem.isExecutable(full) {
             return .success(Detection(entry: relative, interpreter: nil, command: ["./" + relative], reason: "--entry"))
         }
         return .failure(
-            RuleViolation("cannot tell how to run \(relative): it is not .js, .mjs, .cjs or .py and not executable; pass --command instead"))
+            RuleViolation(
+                "cannot tell how to run \(relative): it is not .js, .mjs, .cjs or .py and not executable; pass --command instead"
+            ))
     }
 
     /// package.json's "main", when it names a file that exists inside the directory.

@@ -1,5 +1,7 @@
 /// Writes the text of a handler config: every key of the schema, in order, each with a comment
-/// that says what it does. Keys that `hostctl add` was given are active; the others are written
+/// that says what it does.
+///
+/// Keys that `hostctl add` was given are active; the others are written
 /// commented out with their built-in default, so the global `defaults:` still applies to them and
 /// a user sees every knob in one file.
 public enum HandlerConfigRenderer {

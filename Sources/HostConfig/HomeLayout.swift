@@ -1,12 +1,14 @@
 public import HostSupport
 
 #if canImport(Glibc)
-public import Glibc
+    public import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
-/// Where a hostctl home keeps its files (DESIGN.md, CLI contract):
+/// Where a hostctl home keeps its files (DESIGN.md, CLI contract).
+///
+/// The layout:
 ///
 /// ```
 /// <config>/hostctl.yml          global config

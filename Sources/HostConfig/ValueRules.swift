@@ -1,13 +1,15 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The rules values must follow, shared by `hostctl add`'s flags and the config decoder so that a
-/// flag and a key can never disagree. Each check returns nil when the value is fine, else a
+/// flag and a key can never disagree.
+///
+/// Each check returns nil when the value is fine, else a
 /// message that says what to write instead.
 public enum ValueRules {
     /// `[a-z0-9][a-z0-9-]{0,62}`.
@@ -25,7 +27,9 @@ public enum ValueRules {
     }
 
     /// A route path: starts with `/`, no empty, `.` or `..` segments, no query, no spaces or control
-    /// characters. Returns the normalised path (no trailing slash except for `/`) or the problem.
+    /// characters.
+    ///
+    /// Returns the normalised path (no trailing slash except for `/`) or the problem.
     public static func normaliseRoutePath(_ path: String) -> Result<String, RuleViolation> {
         guard path.hasPrefix("/") else {
             return .failure(RuleViolation("route '\(path)' must start with '/', e.g. '/\(path)'"))
@@ -36,7 +40,8 @@ public enum ValueRules {
         if trimmed == "/" { return .success("/") }
         for segment in segments {
             if segment.isEmpty || segment == "." || segment == ".." {
-                return .failure(RuleViolation("route '\(path)' has an empty, '.' or '..' segment; write it like '/app/api'"))
+                return .failure(
+                    RuleViolation("route '\(path)' has an empty, '.' or '..' segment; write it like '/app/api'"))
             }
             let allowed = segment.unicodeScalars.allSatisfy { c in
                 (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9")
@@ -44,7 +49,9 @@ public enum ValueRules {
             }
             if !allowed {
                 return .failure(
-                    RuleViolation("route '\(path)' has characters not allowed in a URL path; use letters, digits, '-', '_', '.', '~'")
+                    RuleViolation(
+                        "route '\(path)' has characters not allowed in a URL path; use letters, digits, '-', '_', '.', '~'"
+                    )
                 )
             }
         }
@@ -103,7 +110,8 @@ public enum ValueRules {
                 }
                 let name = String(rest[start.upperBound..<end])
                 guard commandReferences.contains(name) else {
-                    return "unknown reference '${\(name)}' in the command: only ${PORT}, ${HOSTCTL_APP} and ${HOSTCTL_WORKER} are expanded (a shell would see $\(name) without braces)"
+                    return
+                        "unknown reference '${\(name)}' in the command: only ${PORT}, ${HOSTCTL_APP} and ${HOSTCTL_WORKER} are expanded (a shell would see $\(name) without braces)"
                 }
                 rest = rest[rest.index(after: end)...]
             }
@@ -119,7 +127,8 @@ public enum ValueRules {
         var name = text.uppercased()
         if name.hasPrefix("SIG") { name = String(name.dropFirst(3)) }
         guard signalNames.contains(name) else {
-            return .failure(RuleViolation("unknown signal '\(text)'; use one of \(signalNames.joined(separator: ", "))"))
+            return .failure(
+                RuleViolation("unknown signal '\(text)'; use one of \(signalNames.joined(separator: ", "))"))
         }
         return .success(name)
     }
@@ -153,7 +162,8 @@ public enum ValueRules {
             guard !host.isEmpty, !host.contains(":") else { return problem }
             if !isIPv4(host), case .failure = normaliseHost(String(host)) { return problem }
         }
-        guard !port.isEmpty, port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port), number <= 65535 else {
+        guard !port.isEmpty, port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port), number <= 65535
+        else {
             return "invalid port in listen address '\(text)': use 0 (pick one) to 65535"
         }
         return nil

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-public import Glibc
+    public import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes a file so that a crash at any moment leaves either the old content or the new, never
@@ -45,7 +45,9 @@ public enum AtomicFile {
         syncDirectory(directory)
     }
 
-    /// Removes `path` and makes the removal durable. Throws when it cannot be removed.
+    /// Removes `path` and makes the removal durable.
+    ///
+    /// Throws when it cannot be removed.
     public static func remove(_ path: String) throws(SystemError) {
         guard unlink(path) == 0 else { throw SystemError(errno: errno, action: "cannot remove \(path)") }
         syncDirectory(FileSystem.parentDirectory(of: path))

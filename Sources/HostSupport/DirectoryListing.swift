@@ -1,16 +1,18 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Directory reading and removal over `opendir`/`readdir`/`unlink`/`rmdir`.
 public enum DirectoryListing {
     /// The entries of a directory, without `.` and `..`, unsorted.
     public static func names(in directory: String) throws(SystemError) -> [String] {
-        guard let handle = opendir(directory) else { throw SystemError(errno: errno, action: "cannot list \(directory)") }
+        guard let handle = opendir(directory) else {
+            throw SystemError(errno: errno, action: "cannot list \(directory)")
+        }
         defer { closedir(handle) }
         var names: [String] = []
         while let entry = readdir(handle) {
@@ -22,7 +24,9 @@ public enum DirectoryListing {
         return names
     }
 
-    /// Removes `path` and everything below it, without following symbolic links. A missing path is fine.
+    /// Removes `path` and everything below it, without following symbolic links.
+    ///
+    /// A missing path is fine.
     public static func removeTree(_ path: String) throws(SystemError) {
         var info = stat()
         guard lstat(path, &info) == 0 else {

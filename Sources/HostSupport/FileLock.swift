@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An exclusive advisory lock on a file (the corresponding C function is `flock`), held until
@@ -27,7 +27,9 @@ public final class FileLock {
         descriptor = fd
     }
 
-    /// Releases the lock. Safe to call twice.
+    /// Releases the lock.
+    ///
+    /// Safe to call twice.
     public func unlock() {
         guard descriptor >= 0 else { return }
         close(descriptor)

@@ -1,14 +1,16 @@
 #if canImport(Glibc)
-public import Glibc
+    public import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Thin wrappers over the file system calls hostctl needs, with errors that name the path.
 public enum FileSystem {
-    /// Reads a whole regular file. Throws `EISDIR` for a directory, and the `open`/`read` errno otherwise.
+    /// Reads a whole regular file.
+    ///
+    /// Throws `EISDIR` for a directory, and the `open`/`read` errno otherwise.
     public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError(errno: errno, action: "cannot read \(path)", hint: nil) }
@@ -16,7 +18,8 @@ public enum FileSystem {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw SystemError(errno: errno, action: "cannot read \(path)", hint: nil) }
         if (info.st_mode & S_IFMT) == S_IFDIR {
-            throw SystemError(errno: EISDIR, action: "cannot read \(path)", hint: "it should be a file; move the directory away")
+            throw SystemError(
+                errno: EISDIR, action: "cannot read \(path)", hint: "it should be a file; move the directory away")
         }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
@@ -54,7 +57,9 @@ public enum FileSystem {
     }
 
     /// Creates `path` and any missing parents with `mode` (umask applied to none of them), and
-    /// gives newly created directories `group` when one is named. Existing directories are left as they are.
+    /// gives newly created directories `group` when one is named.
+    ///
+    /// Existing directories are left as they are.
     public static func makeDirectories(_ path: String, mode: mode_t, group: gid_t? = nil) throws(SystemError) {
         if kind(of: path) == .directory { return }
         let parent = parentDirectory(of: path)
@@ -97,7 +102,9 @@ public enum FileSystem {
         var full = path
         if !path.hasPrefix("/") {
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let cwd = getcwd(&buffer, buffer.count) == nil ? "/" : String(decoding: buffer.prefix { $0 != 0 }.map(UInt8.init(bitPattern:)), as: UTF8.self)
+            let cwd =
+                getcwd(&buffer, buffer.count) == nil
+                ? "/" : String(decoding: buffer.prefix { $0 != 0 }.map(UInt8.init(bitPattern:)), as: UTF8.self)
             full = cwd + "/" + path
         }
         var parts: [Substring] = []

@@ -1,4 +1,6 @@
-/// A place in a text file, for `file:line:col` diagnostics. Lines and columns count from 1.
+/// A place in a text file, for `file:line:col` diagnostics.
+///
+/// Lines and columns count from 1.
 public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
     /// The file's path as the user should see it.
     public var file: String

@@ -1,16 +1,16 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A failed system call with the path or object it was about, as a user-facing error.
 public struct SystemError: ActionableError, Equatable {
     /// The `errno` value.
     public var errno: Int32
-    /// What was being done, e.g. `cannot write /etc/hostctl/apps/dante.yml`.
+    /// What was being done, for example `cannot write /etc/hostctl/apps/dante.yml`.
     public var action: String
     /// What to do about it, when something can be said.
     public var hint: String?

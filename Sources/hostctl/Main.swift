@@ -2,7 +2,7 @@ import ArgumentParser
 import HostSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The root command: `hostctl <subcommand>`.

@@ -11,11 +11,12 @@ struct AddCommandTests {
         #expect(r.stdout.contains("detected entry server.js"))
         #expect(r.stdout.contains("node"))
         let text = try t.read("h/apps/dante.yml")
-        for key in ["name:", "directory:", "command:", "workers:", "handoff:", "route:", "path:", "hosts:", "strip_prefix:",
+        for key in [
+            "name:", "directory:", "command:", "workers:", "handoff:", "route:", "path:", "hosts:", "strip_prefix:",
             "env:", "user:", "ready:", "mode:", "timeout:", "watchdog:", "restart:", "policy:", "backoff:", "burst:",
             "interval:", "stop:", "signal:", "watch:", "limits:", "max_memory:", "max_requests:",
-            "max_concurrent_requests:", "logs:", "max_size:", "max_files:", "target:"]
-        {
+            "max_concurrent_requests:", "logs:", "max_size:", "max_files:", "target:",
+        ] {
             #expect(text.contains(key), "the handler config lacks \(key)")
         }
         let fm = FileManager.default
@@ -89,7 +90,10 @@ struct AddCommandTests {
         ])
         #expect(r.status == 0, "\(r)")
         let config = try #require(try jsonObject(t.hostctl(["show", "g", "--json"]))["config"] as? [String: Any])
-        #expect(config["command"] as? [String] == ["gunicorn", "--bind", "unix:${PORT}", "-e", "GREETING=hello world", "app:app"])
+        #expect(
+            config["command"] as? [String] == [
+                "gunicorn", "--bind", "unix:${PORT}", "-e", "GREETING=hello world", "app:app",
+            ])
         #expect(try t.read("h/apps/g.yml").contains("${PORT}"))
     }
 
@@ -174,7 +178,8 @@ struct AddCommandTests {
         let config = try #require(show["config"] as? [String: Any])
         #expect(config["workers"] as? Int == 7)
         #expect((config["stop"] as? [String: Any])?["timeout"] as? String == "2m")
-        #expect(((show["sources"] as? [String: Any])?["stop.timeout"] as? [String: Any])?["source"] as? String == "handler")
+        #expect(
+            ((show["sources"] as? [String: Any])?["stop.timeout"] as? [String: Any])?["source"] as? String == "handler")
     }
 
     @Test func userFlag_unknownUserFails() throws {

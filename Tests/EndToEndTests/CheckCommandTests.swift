@@ -6,7 +6,10 @@ struct CheckCommandTests {
     @Test func validHome_exits0() throws {
         let t = try TempHome()
         let app = try t.nodeApp("app")
-        try t.file("h/hostctl.yml", "listen: [\"127.0.0.1:0\", \"[::1]:8080\"]\nproxy:\n  max_body: 1GiB\n  trusted_proxies: [10.0.0.0/8, \"::1\"]\n")
+        try t.file(
+            "h/hostctl.yml",
+            "listen: [\"127.0.0.1:0\", \"[::1]:8080\"]\nproxy:\n  max_body: 1GiB\n  trusted_proxies: [10.0.0.0/8, \"::1\"]\n"
+        )
         #expect(try t.hostctl(["add", "a", app]).status == 0)
         let r = try t.hostctl(["check"])
         #expect(r.status == 0, "\(r)")
@@ -20,13 +23,16 @@ struct CheckCommandTests {
         try t.file("h/hostctl.yml", "listen: 127.0.0.1:99999\nproxy:\n  max_bodyy: 1MiB\ndefaults:\n  workers: -2\n")
         try t.file("app/hostctl.yml", "name: other\nlogs:\n  max_size: 10 parsecs\n")
         let handler = try t.read("h/apps/a.yml")
-        try (handler + "restart:\n  backoff: 5s..1s\n").write(toFile: t.home + "/apps/a.yml", atomically: true, encoding: .utf8)
+        try (handler + "restart:\n  backoff: 5s..1s\n").write(
+            toFile: t.home + "/apps/a.yml", atomically: true, encoding: .utf8)
         let handlerLine = handler.split(separator: "\n", omittingEmptySubsequences: false).count + 1
         let r = try t.hostctl(["check"])
         #expect(r.status == 1)
         let global = t.home + "/hostctl.yml"
         #expect(r.stdout.contains("\(global):1:9: error: listen: invalid port"), "\(r)")
-        #expect(r.stdout.contains("\(global):3:3: error: unknown key 'proxy.max_bodyy' (did you mean 'proxy.max_body'?)"), "\(r)")
+        #expect(
+            r.stdout.contains("\(global):3:3: error: unknown key 'proxy.max_bodyy' (did you mean 'proxy.max_body'?)"),
+            "\(r)")
         #expect(r.stdout.contains("\(global):5:12: error: defaults.workers: -2 is out of range"), "\(r)")
         #expect(r.stdout.contains("\(t.home)/apps/a.yml:\(handlerLine):12: error: restart.backoff"), "\(r)")
         #expect(r.stderr.contains("hostctl: error: 3 problems") || r.stderr.contains("problems in"), "\(r)")
@@ -35,8 +41,11 @@ struct CheckCommandTests {
         try t.file("h/hostctl.yml", "")
         let r2 = try t.hostctl(["check", "a"])
         #expect(r2.status == 1)
-        #expect(r2.stdout.contains("\(app)/hostctl.yml:1:1: error: 'name' can only be set in the app's handler config"), "\(r2)")
-        #expect(r2.stdout.contains("\(app)/hostctl.yml:3:13: error: logs.max_size: '10 parsecs' is not a size"), "\(r2)")
+        #expect(
+            r2.stdout.contains("\(app)/hostctl.yml:1:1: error: 'name' can only be set in the app's handler config"),
+            "\(r2)")
+        #expect(
+            r2.stdout.contains("\(app)/hostctl.yml:3:13: error: logs.max_size: '10 parsecs' is not a size"), "\(r2)")
     }
 
     @Test func twoAppsOnOneRoute_isAConflict() throws {

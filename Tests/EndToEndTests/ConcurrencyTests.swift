@@ -26,7 +26,9 @@ struct ConcurrencyTests {
         let check = try t.hostctl(["check"])
         #expect(check.status == 0, "\(check)")
         #expect(check.stdout.contains("10 apps are valid"))
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: home + "/apps").filter { $0.contains(".tmp") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: home + "/apps").filter {
+            $0.contains(".tmp")
+        }
         #expect(leftovers.isEmpty)
     }
 
@@ -38,7 +40,9 @@ struct ConcurrencyTests {
         let winners = results.enumerated().filter { $0.element.status == 0 }
         #expect(winners.count == 1, "\(results)")
         #expect(results.filter { $0.status == 1 }.count == 9)
-        for loser in results where loser.status == 1 { #expect(loser.stderr.contains("already exists with other settings")) }
+        for loser in results where loser.status == 1 {
+            #expect(loser.stderr.contains("already exists with other settings"))
+        }
         let config = try #require(try jsonObject(t.hostctl(["show", "same", "--json"]))["config"] as? [String: Any])
         #expect(config["workers"] as? Int == (winners.first?.offset ?? -1) + 1)
     }

@@ -40,9 +40,13 @@ struct ListShowTests {
     @Test func show_namesTheSourceOfEveryValue_withPrecedence() throws {
         let t = try TempHome()
         let app = try t.nodeApp("app")
-        try t.file("h/hostctl.yml", "defaults:\n  workers: 3\n  stop:\n    timeout: 5s\n  env:\n    A: global\n    B: global\n")
-        #expect(try t.hostctl(["add", "p", app, "--env", "B=handler", "--env", "C=handler", "--route", "/p"]).status == 0)
-        try t.file("app/hostctl.yml", "# override\nstop:\n  signal: INT\nenv:\n  C: override\nroute:\n  strip_prefix: false\n")
+        try t.file(
+            "h/hostctl.yml", "defaults:\n  workers: 3\n  stop:\n    timeout: 5s\n  env:\n    A: global\n    B: global\n"
+        )
+        #expect(
+            try t.hostctl(["add", "p", app, "--env", "B=handler", "--env", "C=handler", "--route", "/p"]).status == 0)
+        try t.file(
+            "app/hostctl.yml", "# override\nstop:\n  signal: INT\nenv:\n  C: override\nroute:\n  strip_prefix: false\n")
         let r = try t.hostctl(["show", "p", "--json"])
         #expect(r.status == 0, "\(r)")
         let show = try jsonObject(r)
@@ -108,7 +112,8 @@ struct ListShowTests {
         let r = try t.hostctl(["add", "envhome", app], home: false, environment: ["HOSTCTL_HOME": t.root + "/envhome"])
         #expect(r.status == 0, "\(r)")
         #expect(FileManager.default.fileExists(atPath: t.root + "/envhome/apps/envhome.yml"))
-        let flag = try t.hostctl(["list", "--home", t.root + "/envhome"], home: false, environment: ["HOSTCTL_HOME": "/nonexistent"])
+        let flag = try t.hostctl(
+            ["list", "--home", t.root + "/envhome"], home: false, environment: ["HOSTCTL_HOME": "/nonexistent"])
         #expect(flag.stdout.contains("envhome"))
     }
 

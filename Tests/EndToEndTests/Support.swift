@@ -54,7 +54,8 @@ final class TempHome: @unchecked Sendable {
     /// A node-style app directory with a server.js.
     @discardableResult
     func nodeApp(_ relative: String) throws -> String {
-        try file(relative + "/server.js", "require('http').createServer((q, s) => s.end('hi')).listen(process.env.PORT)\n")
+        try file(
+            relative + "/server.js", "require('http').createServer((q, s) => s.end('hi')).listen(process.env.PORT)\n")
         return root + "/" + relative
     }
 
@@ -64,14 +65,18 @@ final class TempHome: @unchecked Sendable {
     }
 
     /// Runs `hostctl args… --home <home>` (the home is added after the subcommand unless `home: false`).
-    func hostctl(_ args: [String], home: Bool = true, environment: [String: String] = [:], cwd: String? = nil) throws -> RunResult {
+    func hostctl(_ args: [String], home: Bool = true, environment: [String: String] = [:], cwd: String? = nil) throws
+        -> RunResult
+    {
         try runHostctl(args + (home ? ["--home", self.home] : []), environment: environment, cwd: cwd ?? root)
     }
 }
 
 /// Runs the binary with `args`, the test's environment minus HOSTCTL_* plus `environment`, and
 /// waits for it.
-func runHostctl(_ args: [String], environment: [String: String] = [:], cwd: String? = nil, prefix: [String] = []) throws -> RunResult {
+func runHostctl(_ args: [String], environment: [String: String] = [:], cwd: String? = nil, prefix: [String] = []) throws
+    -> RunResult
+{
     let process = Process()
     let executable = prefix.first ?? hostctlBinary
     process.executableURL = URL(fileURLWithPath: executable)

@@ -12,20 +12,21 @@ struct ConfigDecoderTests {
     }
 
     @Test func validHandlerConfig_decodesEveryKey() throws {
-        let text = handlerHead + """
-            workers: 4
-            handoff: port
-            route: {path: /d/, hosts: [Example.COM], strip_prefix: false}
-            env: {A: "1", B: two, C: 3}
-            user: root
-            ready: {mode: notify, timeout: 2m}
-            watchdog: 10s
-            restart: {policy: always, backoff: 50ms..10s, burst: 3, interval: 30s}
-            stop: {signal: SIGINT, timeout: 0}
-            watch: ["*.js", "lib/**/*.js"]
-            limits: {max_memory: 512MiB, max_requests: 1000, max_concurrent_requests: 8}
-            logs: {max_size: 1GiB, max_files: 3, target: both}
-            """
+        let text =
+            handlerHead + """
+                workers: 4
+                handoff: port
+                route: {path: /d/, hosts: [Example.COM], strip_prefix: false}
+                env: {A: "1", B: two, C: 3}
+                user: root
+                ready: {mode: notify, timeout: 2m}
+                watchdog: 10s
+                restart: {policy: always, backoff: 50ms..10s, burst: 3, interval: 30s}
+                stop: {signal: SIGINT, timeout: 0}
+                watch: ["*.js", "lib/**/*.js"]
+                limits: {max_memory: 512MiB, max_requests: 1000, max_concurrent_requests: 8}
+                logs: {max_size: 1GiB, max_files: 3, target: both}
+                """
         let (layer, problems) = ConfigDecoder.decode(text, file: "f.yml", kind: .handler)
         #expect(problems.isEmpty, "\(problems)")
         #expect(layer["workers"] == .int(4))
@@ -79,13 +80,17 @@ struct ConfigDecoderTests {
 
     @Test func missingRequiredKeys_areReported() {
         let found = problems("workers: 1\n")
-        #expect(found.contains("f.yml:1:1: error: missing key 'name'; the handler config must set name, directory and command"))
+        #expect(
+            found.contains(
+                "f.yml:1:1: error: missing key 'name'; the handler config must set name, directory and command"))
         #expect(found.contains { $0.contains("missing key 'directory'") })
         #expect(found.contains { $0.contains("missing key 'command'") })
     }
 
     @Test func topLevelThatIsNotAMapping_isReported() {
-        #expect(problems("- a\n- b\n", .override).first?.hasPrefix("f.yml:1:1: error: expected keys at the top level") == true)
+        #expect(
+            problems("- a\n- b\n", .override).first?.hasPrefix("f.yml:1:1: error: expected keys at the top level")
+                == true)
     }
 
     @Test func emptyFile_isAnEmptyOverride() {
@@ -114,9 +119,15 @@ struct ConfigDecoderTests {
         ("listen: []", "f.yml:1:9: error: listen: give at least one address"),
         ("proxy:\n  max_body: huge", "f.yml:2:13: error: proxy.max_body: 'huge' is not a size"),
         ("proxy:\n  idle_timeout: forever", "f.yml:2:17: error: proxy.idle_timeout: 'forever' is not a duration"),
-        ("proxy:\n  trusted_proxies: [10.0.0.0/33]", "f.yml:2:20: error: proxy.trusted_proxies: invalid address '10.0.0.0/33'"),
+        (
+            "proxy:\n  trusted_proxies: [10.0.0.0/33]",
+            "f.yml:2:20: error: proxy.trusted_proxies: invalid address '10.0.0.0/33'"
+        ),
         ("proxy:\n  threads: -1", "f.yml:2:12: error: proxy.threads: -1 is out of range"),
-        ("defaults:\n  wokers: 2", "f.yml:2:3: error: unknown key 'defaults.wokers' (did you mean 'defaults.workers'?)"),
+        (
+            "defaults:\n  wokers: 2",
+            "f.yml:2:3: error: unknown key 'defaults.wokers' (did you mean 'defaults.workers'?)"
+        ),
         ("defaults:\n  name: x", "f.yml:2:3: error: 'defaults.name' can only be set in the app's handler config"),
         ("lisen: 127.0.0.1:80", "f.yml:1:1: error: unknown key 'lisen' (did you mean 'listen'?)"),
     ])

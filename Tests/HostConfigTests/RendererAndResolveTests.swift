@@ -51,22 +51,28 @@ struct RendererAndResolveTests {
     }
 
     @Test func precedence_builtInThenGlobalThenHandlerThenOverride() throws {
-        let global = ConfigDecoder.decode("defaults:\n  workers: 2\n  handoff: port\n  env: {A: g, B: g}\n", file: "g", kind: .global).0
+        let global = ConfigDecoder.decode(
+            "defaults:\n  workers: 2\n  handoff: port\n  env: {A: g, B: g}\n", file: "g", kind: .global
+        ).0
         let handler = ConfigDecoder.decode(
             "name: dante\ndirectory: /srv\ncommand: node s.js\nhandoff: fd\nenv: {B: h, C: h}\nroute: {path: /x}\n",
             file: "h", kind: .handler
         ).0
         let override = ConfigDecoder.decode("env: {C: o}\nroute: {strip_prefix: false}\n", file: "o", kind: .override).0
         let resolved = try ResolvedApp.resolve(
-            name: "dante", globalDefaults: global.subtree("defaults"), handler: handler, handlerFile: "h", override: override
+            name: "dante", globalDefaults: global.subtree("defaults"), handler: handler, handlerFile: "h",
+            override: override
         ).get()
         #expect(resolved.config.workers == 2)
         #expect(resolved.config.handoff == .fd)
         #expect(resolved.config.env == ["A": "g", "B": "h", "C": "o"])
-        #expect(resolved.config.route.path == "/x" && resolved.config.route.hosts.isEmpty && !resolved.config.route.stripPrefix)
+        #expect(
+            resolved.config.route.path == "/x" && resolved.config.route.hosts.isEmpty
+                && !resolved.config.route.stripPrefix)
         #expect(resolved.config.ready.mode == .listen && resolved.config.ready.timeout == .seconds(30))
         #expect(resolved.values["workers"]?.source.kind == "global_defaults")
-        #expect(resolved.values["route.strip_prefix"]?.source == .override(SourceLocation(file: "o", line: 2, column: 23)))
+        #expect(
+            resolved.values["route.strip_prefix"]?.source == .override(SourceLocation(file: "o", line: 2, column: 23)))
         #expect(resolved.values["logs.max_files"]?.source == .builtIn)
     }
 
@@ -89,7 +95,8 @@ struct DocumentationTests {
         }
         for key in ConfigSchema.appKeys + ConfigSchema.globalKeys {
             if let value = key.defaultText, value != "null", value != "[]", value != "{}" {
-                #expect(text.contains(value.replacingOccurrences(of: "-", with: "\\-")) || text.contains(value),
+                #expect(
+                    text.contains(value.replacingOccurrences(of: "-", with: "\\-")) || text.contains(value),
                     "\(file) does not give the default \(value) of \(key.path)")
             }
         }

@@ -95,7 +95,9 @@ struct ValueTests {
     }
 
     @Test func yamlScalarsReadBackAsStrings() throws {
-        for text in ["true", "null", "1", "0x10", "${PORT}", "a: b", "- x", "#c", "", "it's", "\"q\"", "tab\there", "~", ".5"] {
+        for text in [
+            "true", "null", "1", "0x10", "${PORT}", "a: b", "- x", "#c", "", "it's", "\"q\"", "tab\there", "~", ".5",
+        ] {
             let yaml = "command: [x, \(YAMLText.scalar(text))]"
             let (layer, problems) = ConfigDecoder.decode(yaml, file: "f", kind: .override)
             #expect(problems.isEmpty, "\(text): \(problems)")

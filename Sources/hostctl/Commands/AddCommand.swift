@@ -3,10 +3,12 @@ import HostConfig
 import HostSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-/// `hostctl add NAME DIR`: writes the app's handler config. Starts nothing.
+/// `hostctl add NAME DIR`: writes the app's handler config.
+///
+/// Starts nothing.
 struct AddCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
@@ -31,25 +33,37 @@ struct AddCommand: ParsableCommand {
             valueName: "cmd"))
     var command: String?
 
-    @Option(help: ArgumentHelp("The entry file inside DIR, run with node (.js, .mjs, .cjs) or python3 (.py), or itself when executable.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "The entry file inside DIR, run with node (.js, .mjs, .cjs) or python3 (.py), or itself when executable.",
+            valueName: "file"))
     var entry: String?
 
-    @Option(help: ArgumentHelp("How many workers to run: 0 means one per CPU, at most 256 (default 1).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("How many workers to run: 0 means one per CPU, at most 256 (default 1).", valueName: "n"))
     var workers: Int?
 
-    @Option(help: ArgumentHelp("How a worker learns where to listen: pipe, port or fd (default pipe).", valueName: "mode"))
+    @Option(
+        help: ArgumentHelp("How a worker learns where to listen: pipe, port or fd (default pipe).", valueName: "mode"))
     var handoff: String?
 
     @Option(help: ArgumentHelp("The URL path prefix routed to the app (default /NAME).", valueName: "prefix"))
     var route: String?
 
-    @Option(name: .customLong("host"), help: ArgumentHelp("A host name routed to the app (exact or *.example.com); repeat for more.", valueName: "hostname"))
+    @Option(
+        name: .customLong("host"),
+        help: ArgumentHelp(
+            "A host name routed to the app (exact or *.example.com); repeat for more.", valueName: "hostname"))
     var hosts: [String] = []
 
-    @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable for the workers; repeat for more.", valueName: "key=value"))
+    @Option(
+        name: .customLong("env"),
+        help: ArgumentHelp("An environment variable for the workers; repeat for more.", valueName: "key=value"))
     var environment: [String] = []
 
-    @Option(help: ArgumentHelp("When a worker is ready: listen (its endpoint accepts) or notify (it sends READY=1).", valueName: "mode"))
+    @Option(
+        help: ArgumentHelp(
+            "When a worker is ready: listen (its endpoint accepts) or notify (it sends READY=1).", valueName: "mode"))
     var ready: String?
 
     @Option(help: ArgumentHelp("Run the workers as this user (the daemon must run as root).", valueName: "user"))
@@ -97,7 +111,9 @@ struct AddCommand: ParsableCommand {
         let path = layout.handlerConfigPath(name)
         switch outcome {
         case .created:
-            Output.line("added \(name): \(CommandSplitter.join(values["command"].flatMap(Self.strings) ?? [])) in \(resolvedDirectory)")
+            Output.line(
+                "added \(name): \(CommandSplitter.join(values["command"].flatMap(Self.strings) ?? [])) in \(resolvedDirectory)"
+            )
             Output.line("config: \(path)")
         case .unchanged:
             Output.line("\(name) is already added with these settings; nothing changed (\(path))")
@@ -110,7 +126,9 @@ struct AddCommand: ParsableCommand {
         }
         for shadow in catalog.shadowingOverride(directory: resolvedDirectory, paths: given.map(\.path)) {
             let flag = given.first { $0.path == shadow.path }?.flag ?? shadow.path
-            Output.warning("\(flag) is shadowed by \(shadow.location) (\(shadow.path): \(shadow.value.yaml)), which takes precedence")
+            Output.warning(
+                "\(flag) is shadowed by \(shadow.location) (\(shadow.path): \(shadow.value.yaml)), which takes precedence"
+            )
         }
         reportProblems(catalog: catalog, layout: layout)
     }
@@ -120,8 +138,13 @@ struct AddCommand: ParsableCommand {
         let absolute = FileSystem.absolutePath(directory)
         switch FileSystem.kind(of: absolute) {
         case .directory: return FileSystem.realPath(absolute) ?? absolute
-        case .missing: throw CommandError("directory \(absolute) does not exist", hint: "create it, or pass the directory that holds the app")
-        default: throw CommandError("\(absolute) is not a directory", hint: "pass the directory that holds the app, not a file in it (use --entry FILE for that)")
+        case .missing:
+            throw CommandError(
+                "directory \(absolute) does not exist", hint: "create it, or pass the directory that holds the app")
+        default:
+            throw CommandError(
+                "\(absolute) is not a directory",
+                hint: "pass the directory that holds the app, not a file in it (use --entry FILE for that)")
         }
     }
 
@@ -152,7 +175,8 @@ struct AddCommand: ParsableCommand {
                     hint: "pass --command CMD or --entry FILE")
             }
             detection = found
-            Output.line("detected entry \(found.entry) (\(found.reason)); running it with \(found.interpreter ?? "itself")")
+            Output.line(
+                "detected entry \(found.entry) (\(found.reason)); running it with \(found.interpreter ?? "itself")")
         }
         if let interpreter = detection.interpreter,
             FileSystem.findExecutable(interpreter, path: Environment.variables["PATH"]) == nil

@@ -30,7 +30,9 @@ struct ListCommand: ParsableCommand {
                 rows.append([app.name, "-", "-", "-", "-", "invalid: \(app.diagnostics.first?.description ?? "")"])
                 continue
             }
-            let route = config.route.hosts.isEmpty ? config.route.path : config.route.hosts.joined(separator: ",") + config.route.path
+            let route =
+                config.route.hosts.isEmpty
+                ? config.route.path : config.route.hosts.joined(separator: ",") + config.route.path
             rows.append([
                 config.name, config.workers == 0 ? "auto" : String(config.workers), config.handoff.rawValue, route,
                 CommandSplitter.join(config.command), config.directory,
@@ -39,7 +41,8 @@ struct ListCommand: ParsableCommand {
         Output.standardOutput(Output.table(rows))
         let invalid = apps.filter { $0.resolved == nil }.count
         if invalid > 0 {
-            Output.warning("\(invalid) app\(invalid == 1 ? " has" : "s have") config problems; `hostctl check` lists them")
+            Output.warning(
+                "\(invalid) app\(invalid == 1 ? " has" : "s have") config problems; `hostctl check` lists them")
         }
     }
 

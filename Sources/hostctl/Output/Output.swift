@@ -1,10 +1,12 @@
 import HostSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-/// Writing to the terminal. Nothing outside the executable prints.
+/// Writing to the terminal.
+///
+/// Nothing outside the executable prints.
 enum Output {
     /// Writes text to standard output, unbuffered.
     static func standardOutput(_ text: String) { write(text, to: 1) }
@@ -39,7 +41,9 @@ enum Output {
         guard let width = rows.map(\.count).max() else { return "" }
         var widths = Array(repeating: 0, count: width)
         for row in rows {
-            for (index, cell) in row.enumerated() where index < width - 1 { widths[index] = max(widths[index], cell.count) }
+            for (index, cell) in row.enumerated() where index < width - 1 {
+                widths[index] = max(widths[index], cell.count)
+            }
         }
         return rows.map { row in
             row.enumerated().map { index, cell in
