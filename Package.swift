@@ -7,7 +7,9 @@
 //   validation, the on-disk home layout and atomic writes. It knows nothing of processes or networking.
 // - `HostSupport` is the leaf: the error protocol every target's errors conform to, source
 //   locations, and thin syscall wrappers. It imports no other target.
-// Later steps add Supervision, FrontProxy, LogStore, Systemd, ControlProtocol and HostDaemon.
+// - `CHostSupport` (C) is the only code that forks: spawn through a keeper, pidfds, pipes.
+// - `Supervision` spawns and watches workers; it knows nothing of HTTP. Not wired into the CLI yet.
+// Later steps add FrontProxy, LogStore, Systemd, ControlProtocol and HostDaemon.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -49,9 +51,26 @@ let package = Package(
             name: "HostSupport",
             swiftSettings: swiftSettings
         ),
+        .target(name: "CHostSupport"),
+        .target(
+            name: "Supervision",
+            dependencies: ["CHostSupport", "HostConfig", "HostSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HostConfigTests",
             dependencies: ["HostConfig", "HostSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hostctl-fixture-worker",
+            path: "Tests/Fixtures/Worker",
+            // A test fixture written as a plain script: top-level state, no concurrency to check.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
+            name: "SupervisionTests",
+            dependencies: ["Supervision", "CHostSupport", "HostSupport", "hostctl-fixture-worker"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

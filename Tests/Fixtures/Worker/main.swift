@@ -1,0 +1,136 @@
+// hostctl-fixture-worker: a worker for tests, so that tests need neither node nor python.
+//
+// It listens where hostctl says (PORT as a Unix socket path or a TCP port, or fd 3 with LISTEN_FDS=1),
+// answers every HTTP request with `200 <app> <slot> <pid>`, and prints `listening <where>` once it does.
+// Flags make it misbehave on purpose:
+//   --crash-after MS     exit with --exit-code after MS milliseconds
+//   --exit-code N        the status for --crash-after and --exit-now (default 1)
+//   --exit-now           exit at once, before listening, after printing to stderr
+//   --ignore-term        ignore SIGTERM
+//   --start-delay MS     wait before listening
+//   --never-listen       never listen (stays up)
+//   --grandchild         start a grandchild (`sleep 3600`) in the same process group; prints `grandchild <pid>`
+//   --spew N             write N numbered lines to stdout and N to stderr, then go on
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+setvbuf(stdout, nil, _IOLBF, 0)
+var arguments = Array(CommandLine.arguments.dropFirst())
+func flag(_ name: String) -> Bool {
+    guard let index = arguments.firstIndex(of: name) else { return false }
+    arguments.remove(at: index)
+    return true
+}
+func value(_ name: String) -> Int? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    let number = Int(arguments[index + 1])
+    arguments.removeSubrange(index...index + 1)
+    return number
+}
+
+let exitCode = Int32(value("--exit-code") ?? 1)
+let crashAfter = value("--crash-after")
+let startDelay = value("--start-delay")
+let spew = value("--spew")
+let ignoreTerm = flag("--ignore-term")
+let neverListen = flag("--never-listen")
+let grandchild = flag("--grandchild")
+let exitNow = flag("--exit-now")
+let environment = ProcessInfo.processInfo.environment
+let app = environment["HOSTCTL_APP"] ?? "-"
+let slot = environment["HOSTCTL_WORKER"] ?? "-"
+
+if exitNow {
+    FileHandle.standardError.write(Data("Error: Cannot find module 'faye-websocket'\n".utf8))
+    exit(exitCode)
+}
+if ignoreTerm { signal(SIGTERM, SIG_IGN) }
+if grandchild {
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("3600"), nil]
+    posix_spawn(&pid, "/bin/sleep", nil, nil, argv, environ)
+    print("grandchild \(pid)")
+}
+if let spew {
+    for line in 1...max(spew, 1) {
+        print("out \(line)")
+        FileHandle.standardError.write(Data("err \(line)\n".utf8))
+    }
+}
+if let crashAfter {
+    Thread.detachNewThread {
+        usleep(UInt32(crashAfter) * 1000)
+        exit(exitCode)
+    }
+}
+if let startDelay { usleep(UInt32(startDelay) * 1000) }
+if neverListen {
+    while true { sleep(3600) }
+}
+
+func listener() -> Int32 {
+    if environment["LISTEN_FDS"] == "1", environment["LISTEN_PID"] == String(getpid()) {
+        print("listening fd:3")
+        return 3
+    }
+    guard let port = environment["PORT"] else {
+        FileHandle.standardError.write(Data("no PORT and no LISTEN_FDS\n".utf8))
+        exit(2)
+    }
+    if port.contains("/") {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in port.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        unlink(port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, Glibc.listen(fd, 128) == 0 else { perror("bind"); exit(2) }
+        print("listening \(port)")
+        return fd
+    }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var yes: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port) ?? 0).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, Glibc.listen(fd, 128) == 0 else { perror("bind"); exit(2) }
+    print("listening 127.0.0.1:\(port)")
+    return fd
+}
+
+let server = listener()
+while true {
+    let client = accept(server, nil, nil)
+    if client < 0 { continue }
+    Thread.detachNewThread {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var received = [UInt8]()
+        while true {
+            let count = read(client, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+            while let end = received.firstRange(of: Array("\r\n\r\n".utf8)) {
+                received.removeSubrange(0..<end.upperBound)
+                let body = "\(app) \(slot) \(getpid())\n"
+                let response =
+                    "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\nContent-Type: text/plain\r\n\r\n\(body)"
+                _ = response.withCString { write(client, $0, strlen($0)) }
+            }
+        }
+        close(client)
+    }
+}

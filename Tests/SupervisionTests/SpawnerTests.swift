@@ -1,0 +1,163 @@
+import CHostSupport
+import Foundation
+import Supervision
+import Testing
+
+/// The fixture worker built next to the test bundle.
+let fixtureWorker: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("hostctl-fixture-worker").path
+}()
+
+/// A pipe whose read end the test keeps; `write` is handed to the child and closed here after spawn.
+struct TestPipe {
+    var read: Int32
+    var write: Int32
+    init() {
+        var fds: [Int32] = [0, 0]
+        _ = hc_pipe_cloexec(&fds, 0)
+        read = fds[0]
+        write = fds[1]
+    }
+
+    /// Reads until EOF or until `until` matches what was read so far.
+    func readAll(until: ((String) -> Bool)? = nil) -> String {
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = Glibc.read(read, &buffer, buffer.count)
+            if count <= 0 { break }
+            data += buffer[0..<count]
+            if let until, until(String(decoding: data, as: UTF8.self)) { break }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Waits for the keeper's exit through the monitor.
+func exitStatus(of process: SpawnedProcess, monitor: ProcessMonitor) async -> WorkerExit {
+    await withCheckedContinuation { continuation in
+        monitor.watch(pidfd: process.keeperPIDFD) { continuation.resume(returning: $0) }
+    }
+}
+
+/// Whether a process is gone (or a zombie waiting for init).
+func isGone(_ pid: Int32) -> Bool {
+    if kill(pid, 0) != 0 { return true }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+}
+
+/// Waits up to `seconds` for `condition`, checking every 10 ms; a safety net, not a synchronisation.
+func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
+
+@Suite("spawning workers through the keeper", .serialized)
+struct SpawnerTests {
+    static let spawner = Spawner()
+    static let monitor = ProcessMonitor()
+
+    @Test func workerGetsItsEnvironmentDirectoryAndOwnListenPID() async throws {
+        let out = TestPipe()
+        let process = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh",
+                arguments: ["sh", "-c", #"echo "$LISTEN_PID $$ $(pwd) $HELLO $(ps -o pgid= -p $$)""#],
+                environment: ["HELLO=world", "PATH=/usr/bin:/bin"], setsListenPID: true, directory: "/tmp",
+                stdout: out.write, stderr: 2))
+        close(out.write)
+        let line = out.readAll().split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(line.count == 5)
+        #expect(line.first == String(process.workerPID))
+        #expect(line.dropFirst().first == String(process.workerPID))
+        #expect(line.dropFirst(2).first == "/tmp")
+        #expect(line.dropFirst(3).first == "world")
+        #expect(line.last == String(process.workerPID), "the worker leads its own process group")
+        #expect(process.keeperPID != process.workerPID)
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
+        close(out.read)
+    }
+
+    @Test func exitStatusAndSignal_areMirroredByTheKeeper() async throws {
+        let exits = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "exit 7"], environment: [], directory: "/", stdout: 1,
+                stderr: 2))
+        #expect(await exitStatus(of: exits, monitor: Self.monitor) == .exited(7))
+        let killed = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "kill -9 $$"], environment: [], directory: "/",
+                stdout: 1, stderr: 2))
+        #expect(await exitStatus(of: killed, monitor: Self.monitor) == .signaled(9))
+    }
+
+    @Test func execFailure_isReportedWithItsReason_notAsACrash() async throws {
+        await #expect(throws: SpawnError.self) {
+            try await Self.spawner.spawn(
+                SpawnRequest(
+                    executable: "/nonexistent/node", arguments: ["node"], environment: [], directory: "/", stdout: 1,
+                    stderr: 2))
+        }
+        do {
+            _ = try await Self.spawner.spawn(
+                SpawnRequest(
+                    executable: "/nonexistent/node", arguments: ["node"], environment: [], directory: "/", stdout: 1,
+                    stderr: 2))
+        } catch {
+            #expect(error.description == "cannot execute /nonexistent/node: no such file or directory")
+            #expect(error.step == Int32(HC_STEP_EXEC))
+        }
+        do {
+            _ = try await Self.spawner.spawn(
+                SpawnRequest(
+                    executable: "/bin/true", arguments: ["true"], environment: [], directory: "/nonexistent", stdout: 1,
+                    stderr: 2))
+            Issue.record("chdir into a missing directory succeeded")
+        } catch {
+            #expect(error.description.hasPrefix("cannot change to the app directory"))
+        }
+    }
+
+    @Test func handoffDescriptor_isFd3_andNothingElseLeaks() async throws {
+        let handoff = TestPipe()
+        let out = TestPipe()
+        let leak = TestPipe()  // a descriptor of the "daemon" that the worker must not inherit
+        let process = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "echo hi >&3; ls /proc/$$/fd"],
+                environment: ["PATH=/usr/bin:/bin"],
+                directory: "/", stdout: out.write, stderr: 2, handoff: handoff.write))
+        close(handoff.write)
+        close(out.write)
+        #expect(handoff.readAll() == "hi\n")
+        let fds = out.readAll().split(separator: "\n").compactMap { Int($0) }.sorted()
+        // The shell's own descriptors: exactly 0, 1, 2 and the handoff on 3; the "daemon's" pipe is not there.
+        #expect(fds == [0, 1, 2, 3], "\(fds)")
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
+        [handoff.read, out.read, leak.read, leak.write].forEach { close($0) }
+    }
+
+    @Test func stoppingTheKeeper_killsTheWholeGroup_grandchildrenIncluded() async throws {
+        let out = TestPipe()
+        let process = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: fixtureWorker, arguments: ["fixture", "--grandchild", "--never-listen"], environment: [],
+                directory: "/", stdout: out.write, stderr: 2))
+        close(out.write)
+        let text = out.readAll { $0.contains("\n") }
+        let grandchild = try #require(
+            Int32(text.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        #expect(getpgid(grandchild) == process.workerPID)
+        // What the keeper does when the daemon dies (its parent-death signal) it also does on SIGTERM.
+        kill(process.keeperPID, SIGTERM)
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(137))
+        #expect(eventually(1) { isGone(process.workerPID) && isGone(grandchild) })
+        close(out.read)
+    }
+}
