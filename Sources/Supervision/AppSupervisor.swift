@@ -1,0 +1,105 @@
+import Foundation
+public import HostConfig
+import HostSupport
+
+/// What every app supervisor shares: the spawning thread, the reaper, the output reader, the home.
+public struct SupervisionContext: Sendable {
+    /// Spawns workers from one long-lived thread.
+    public var spawner: Spawner
+    /// Learns of keeper exits.
+    public var monitor: ProcessMonitor
+    /// Reads worker output.
+    public var output: OutputCollector
+    /// `<home>/run`, where pipe and fd sockets live.
+    public var runDirectory: String
+    /// The daemon's environment, from which the workers' is made.
+    public var environment: [String: String]
+
+    /// Creates a context.
+    public init(
+        spawner: Spawner, monitor: ProcessMonitor, output: OutputCollector, runDirectory: String,
+        environment: [String: String]
+    ) {
+        self.spawner = spawner
+        self.monitor = monitor
+        self.output = output
+        self.runDirectory = runDirectory
+        self.environment = environment
+    }
+}
+
+/// Supervises one app's workers: starts them, knows when they are ready, restarts them by the
+/// restart policy, and stops them gracefully.
+///
+/// Every change of state happens in `run()`, one event at a time: commands from the daemon, exits
+/// from the reaper, readiness and timers from child tasks of `run()`'s task group. So there is no
+/// reentrancy to reason about, and nothing outlives `run()`.
+public final class AppSupervisor: Sendable {
+    enum Event: Sendable {
+        case start(CheckedContinuation<StartResult, Never>)
+        case stop(CheckedContinuation<Void, Never>)
+        case snapshot(CheckedContinuation<AppSnapshot, Never>)
+        case update(AppConfig, CheckedContinuation<Void, Never>)
+        case finish
+        case ready(slot: Int, generation: Int)
+        case notReady(slot: Int, generation: Int)
+        case exited(slot: Int, generation: Int, WorkerExit)
+        case restartDue(slot: Int, generation: Int)
+        case stopDeadline(slot: Int, generation: Int)
+        case groupDeadline(processGroup: Int32)
+    }
+
+    /// The app's name.
+    public let name: String
+    private let events: AsyncStream<Event>
+    private let continuation: AsyncStream<Event>.Continuation
+    private let initial: AppConfig
+    private let context: SupervisionContext
+
+    /// A supervisor for `config`; nothing starts until `start()`.
+    public init(config: AppConfig, context: SupervisionContext) {
+        name = config.name
+        initial = config
+        self.context = context
+        (events, continuation) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    /// Starts (or restarts failed) workers and returns once all are ready, or as soon as one fails
+    /// before it is ready.
+    public func start() async -> StartResult {
+        await withCheckedContinuation { continuation.yield(.start($0)) }
+    }
+
+    /// Stops every worker gracefully (stop signal to each process group, SIGKILL after `stop.timeout`).
+    public func stop() async {
+        await withCheckedContinuation { continuation.yield(.stop($0)) }
+    }
+
+    /// Replaces the config; takes effect for generations started from now on.
+    public func update(_ config: AppConfig) async {
+        await withCheckedContinuation { continuation.yield(.update(config, $0)) }
+    }
+
+    /// The app as `status` shows it.
+    public func snapshot() async -> AppSnapshot {
+        await withCheckedContinuation { continuation.yield(.snapshot($0)) }
+    }
+
+    /// Ends `run()` once it has processed what came before. Stop first.
+    public func finish() {
+        continuation.yield(.finish)
+    }
+
+    /// Processes events until `finish()`.
+    public func run() async {
+        var core = SupervisorCore(config: initial, context: context, events: continuation)
+        await withDiscardingTaskGroup { group in
+            for await event in events {
+                if case .finish = event { break }
+                await core.handle(event, group: &group)
+            }
+            group.cancelAll()
+        }
+        core.abandon()
+    }
+}

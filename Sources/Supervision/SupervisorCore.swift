@@ -1,0 +1,390 @@
+import CHostSupport
+import Foundation
+import HostConfig
+import HostSupport
+
+/// The state of one app's supervision, changed only by `AppSupervisor.run()`.
+struct SupervisorCore {
+    struct Slot {
+        var slot: Int
+        var generation = 0
+        var state = WorkerState.exited
+        var process: SpawnedProcess?
+        var endpoint: Endpoint?
+        var socketPath: String?
+        var startedAt: ContinuousClock.Instant?
+        var startedWall: Date?
+        var restarts = 0
+        var lastExit: (exit: WorkerExit, at: Date)?
+        var notReadyReason: String?
+    }
+
+    var config: AppConfig
+    let context: SupervisionContext
+    let events: AsyncStream<AppSupervisor.Event>.Continuation
+    let clock = ContinuousClock()
+    var slots: [Slot] = []
+    var wantsRunning = false
+    var failedReason: String?
+    var restart: RestartStateMachine<ContinuousClock.Instant>
+    var startWaiters: [CheckedContinuation<StartResult, Never>] = []
+    var stopWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(config: AppConfig, context: SupervisionContext, events: AsyncStream<AppSupervisor.Event>.Continuation) {
+        self.config = config
+        self.context = context
+        self.events = events
+        restart = Self.machine(for: config)
+        slots = (1...Self.workerCount(config)).map { Slot(slot: $0) }
+    }
+
+    static func workerCount(_ config: AppConfig) -> Int {
+        config.workers == 0 ? max(1, ProcessInfo.processInfo.activeProcessorCount) : config.workers
+    }
+
+    static func machine(for config: AppConfig) -> RestartStateMachine<ContinuousClock.Instant> {
+        RestartStateMachine(
+            policy: RestartPolicyKind(rawValue: config.restart.policy.rawValue) ?? .onFailure,
+            backoff: config.restart.backoff, burst: config.restart.burst, interval: config.restart.interval)
+    }
+
+    var isAlive: Bool { slots.contains { $0.process != nil } }
+
+    // MARK: Events
+
+    mutating func handle(_ event: AppSupervisor.Event, group: inout DiscardingTaskGroup) async {
+        switch event {
+        case .start(let reply):
+            await start(reply: reply, group: &group)
+        case .stop(let reply):
+            stop(reply: reply, group: &group)
+        case .update(let config, let reply):
+            update(config)
+            reply.resume()
+        case .snapshot(let reply):
+            reply.resume(returning: snapshot())
+        case .finish:
+            break
+        case .ready(let slot, let generation):
+            guard let index = current(slot, generation), slots[index].state == .starting else { return }
+            // starting -> ready: it takes traffic from now on.
+            slots[index].state = .ready
+            if slots.allSatisfy({ $0.state == .ready }) {
+                failedReason = nil
+                resolveStart(.ready)
+            }
+        case .notReady(let slot, let generation):
+            guard let index = current(slot, generation), slots[index].state == .starting,
+                let process = slots[index].process
+            else { return }
+            // starting -> (killed): not ready in time counts as a failure; its exit event follows.
+            slots[index].notReadyReason =
+                "worker \(slot) was not ready within \(ConfigDuration.format(config.ready.timeout))"
+            kill(-process.workerPID, SIGKILL)
+        case .exited(let slot, let generation, let exit):
+            await exited(slot: slot, generation: generation, exit: exit, group: &group)
+        case .restartDue(let slot, let generation):
+            guard let index = current(slot, generation), wantsRunning, slots[index].process == nil else { return }
+            slots[index].restarts += 1
+            await launch(index, group: &group)
+        case .stopDeadline(let slot, let generation):
+            guard let index = current(slot, generation), let process = slots[index].process else { return }
+            // stopping -> killed: the stop timeout passed.
+            kill(-process.workerPID, SIGKILL)
+        case .groupDeadline(let processGroup):
+            // Whatever is left of an exited worker's process group gets SIGKILL (ESRCH when nothing is).
+            kill(-processGroup, SIGKILL)
+        }
+    }
+
+    func current(_ slot: Int, _ generation: Int) -> Int? {
+        guard let index = slots.firstIndex(where: { $0.slot == slot }), slots[index].generation == generation else {
+            return nil
+        }
+        return index
+    }
+
+    // MARK: Start and stop
+
+    mutating func start(reply: CheckedContinuation<StartResult, Never>, group: inout DiscardingTaskGroup) async {
+        wantsRunning = true
+        if failedReason != nil {
+            // `hostctl start NAME` on a failed app retries now, with a clean crash history.
+            failedReason = nil
+            restart.reset()
+        }
+        if slots.allSatisfy({ $0.state == .ready }) {
+            reply.resume(returning: .ready)
+            return
+        }
+        startWaiters.append(reply)
+        for index in slots.indices where slots[index].process == nil {
+            await launch(index, group: &group)
+            if failedReason != nil { return }
+        }
+    }
+
+    mutating func stop(reply: CheckedContinuation<Void, Never>, group: inout DiscardingTaskGroup) {
+        wantsRunning = false
+        resolveStart(.stopped)
+        for index in slots.indices {
+            guard let process = slots[index].process else {
+                slots[index].state = .exited
+                continue
+            }
+            guard slots[index].state != .stopping else { continue }
+            // ready/starting -> stopping: stop signal to the whole group; SIGKILL at the deadline.
+            slots[index].state = .stopping
+            kill(-process.workerPID, signalNumber(config.stop.signal))
+            let event = AppSupervisor.Event.stopDeadline(slot: slots[index].slot, generation: slots[index].generation)
+            schedule(event, after: config.stop.timeout, group: &group)
+        }
+        if isAlive {
+            stopWaiters.append(reply)
+        } else {
+            reply.resume()
+        }
+    }
+
+    mutating func update(_ new: AppConfig) {
+        config = new
+        restart = Self.machine(for: new)
+        let count = Self.workerCount(new)
+        if slots.count < count {
+            slots += (slots.count + 1...count).map { Slot(slot: $0) }
+        } else if slots.count > count {
+            // Only stopped slots are dropped; the daemon stops an app before changing its size.
+            slots = slots.filter { $0.slot <= count || $0.process != nil }
+        }
+    }
+
+    // MARK: Launching
+
+    mutating func launch(_ index: Int, group: inout DiscardingTaskGroup) async {
+        slots[index].generation += 1
+        let slot = slots[index].slot
+        let generation = slots[index].generation
+        slots[index].notReadyReason = nil
+        let handoff: PreparedHandoff
+        do {
+            handoff = try PreparedHandoff.prepare(
+                config.handoff, app: config.name, slot: slot, generation: generation,
+                runDirectory: context.runDirectory)
+        } catch {
+            fail(index, reason: "worker \(slot): \(error.summary)")
+            return
+        }
+        let portValue = handoff.environment["PORT"] ?? handoff.socketPath ?? ""
+        let environment = WorkerLaunch.environment(
+            daemon: context.environment, app: config, slot: slot, handoff: handoff.environment)
+        let arguments = WorkerLaunch.expand(config.command, port: portValue, app: config.name, slot: slot)
+        let executable: String
+        switch WorkerLaunch.resolve(arguments[0], directory: config.directory, path: environment["PATH"]) {
+        case .success(let path): executable = path
+        case .failure(let problem):
+            closeHandoff(handoff)
+            fail(index, reason: "worker \(slot): \(problem.message)")
+            return
+        }
+        var identity: (uid: UInt32, gid: UInt32, groups: [UInt32])?
+        if let user = config.user {
+            guard getuid() == 0 else {
+                closeHandoff(handoff)
+                fail(index, reason: "user: \(user) needs the daemon to run as root")
+                return
+            }
+            guard let found = WorkerLaunch.identity(of: user) else {
+                closeHandoff(handoff)
+                fail(index, reason: "user: unknown user \(user)")
+                return
+            }
+            identity = found
+        }
+        var out: [Int32] = [0, 0]
+        var err: [Int32] = [0, 0]
+        guard hc_pipe_cloexec(&out, 0) == 0 else {
+            closeHandoff(handoff)
+            fail(index, reason: "worker \(slot): cannot create a pipe: \(SystemError.describe(errno))")
+            return
+        }
+        guard hc_pipe_cloexec(&err, 0) == 0 else {
+            close(out[0])
+            close(out[1])
+            closeHandoff(handoff)
+            fail(index, reason: "worker \(slot): cannot create a pipe: \(SystemError.describe(errno))")
+            return
+        }
+        let request = SpawnRequest(
+            executable: executable, arguments: arguments,
+            environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
+            setsListenPID: config.handoff == .fd, directory: config.directory, stdout: out[1], stderr: err[1],
+            handoff: handoff.descriptor, identity: identity)
+        let result: Result<SpawnedProcess, SpawnError>
+        do {
+            result = .success(try await context.spawner.spawn(request))
+        } catch {
+            result = .failure(error)
+        }
+        // The worker has its own copies now.
+        close(out[1])
+        close(err[1])
+        closeHandoff(handoff, keepSocketFile: true)
+        let source = OutputCollector.Source(app: config.name, slot: slot, generation: generation)
+        switch result {
+        case .failure(let error):
+            close(out[0])
+            close(err[0])
+            if let path = handoff.socketPath { unlink(path) }
+            // An exec failure is not a crash loop: the app is failed at once, with the reason.
+            fail(index, reason: "worker \(slot): \(error.description)")
+        case .success(let process):
+            context.output.collect(stdout: out[0], stderr: err[0], from: source)
+            // exited/backoff -> starting: readiness is probed from now on.
+            slots[index].state = .starting
+            slots[index].process = process
+            slots[index].endpoint = handoff.endpoint
+            slots[index].socketPath = handoff.socketPath
+            slots[index].startedAt = clock.now
+            slots[index].startedWall = Date()
+            let events = self.events
+            context.monitor.watch(pidfd: process.keeperPIDFD) { exit in
+                events.yield(.exited(slot: slot, generation: generation, exit))
+            }
+            let endpoint = handoff.endpoint
+            let probeHTTP = config.handoff == .fd
+            let timeout = config.ready.timeout
+            group.addTask {
+                let ready = await Readiness.wait(for: endpoint, probeHTTP: probeHTTP, timeout: timeout)
+                if Task.isCancelled { return }
+                events.yield(
+                    ready ? .ready(slot: slot, generation: generation) : .notReady(slot: slot, generation: generation))
+            }
+        }
+    }
+
+    func closeHandoff(_ handoff: PreparedHandoff, keepSocketFile: Bool = false) {
+        if handoff.descriptor >= 0 { close(handoff.descriptor) }
+        if !keepSocketFile, let path = handoff.socketPath { unlink(path) }
+    }
+
+    /// The app cannot run as configured: failed with `reason`, no retry until `start` or a new config.
+    mutating func fail(_ index: Int, reason: String) {
+        slots[index].state = .exited
+        failedReason = reason
+        resolveStart(.failed(reason))
+    }
+
+    // MARK: Exits
+
+    mutating func exited(slot: Int, generation: Int, exit: WorkerExit, group: inout DiscardingTaskGroup) async {
+        guard let index = current(slot, generation), let process = slots[index].process else { return }
+        let previous = slots[index].state
+        slots[index].process = nil
+        slots[index].lastExit = (exit, Date())
+        if let path = slots[index].socketPath { unlink(path) }
+        slots[index].socketPath = nil
+        slots[index].endpoint = nil
+        // A worker is its process group: the rest of the group gets the stop signal now, SIGKILL later.
+        kill(-process.workerPID, signalNumber(config.stop.signal))
+        schedule(.groupDeadline(processGroup: process.workerPID), after: config.stop.timeout, group: &group)
+        let source = OutputCollector.Source(app: config.name, slot: slot, generation: generation)
+
+        if !wantsRunning || previous == .stopping {
+            // stopping -> exited.
+            slots[index].state = .exited
+            context.output.forget(source)
+            if !isAlive {
+                let waiters = stopWaiters
+                stopWaiters = []
+                for waiter in waiters { waiter.resume() }
+            }
+            return
+        }
+        if previous == .starting && !startWaiters.isEmpty {
+            let lines = await context.output.lastErrorLines(of: source)
+            var reason = slots[index].notReadyReason ?? "worker \(slot) exited with \(exit) before ready"
+            if !lines.isEmpty { reason += ": " + lines.suffix(5).joined(separator: " | ") }
+            resolveStart(.failed("\(config.name): \(reason)"))
+        }
+        context.output.forget(source)
+        let action = restart.workerExited(
+            slot: slot, exit: exit, startedAt: slots[index].startedAt ?? clock.now, now: clock.now)
+        switch action {
+        case .stayStopped:
+            // ready -> exited: the policy does not restart it.
+            slots[index].state = .exited
+        case .restart(let delay):
+            if delay == .zero {
+                slots[index].restarts += 1
+                await launch(index, group: &group)
+            } else {
+                // exited -> backoff.
+                slots[index].state = .backoff
+                schedule(.restartDue(slot: slot, generation: generation), after: delay, group: &group)
+            }
+        case .markFailed(let reason, let retryAfter):
+            // -> failed, still retried at the maximum backoff.
+            failedReason = reason
+            slots[index].state = .backoff
+            schedule(.restartDue(slot: slot, generation: generation), after: retryAfter, group: &group)
+        }
+    }
+
+    // MARK: Helpers
+
+    func schedule(_ event: AppSupervisor.Event, after delay: Duration, group: inout DiscardingTaskGroup) {
+        let events = self.events
+        group.addTask {
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                return
+            }
+            events.yield(event)
+        }
+    }
+
+    mutating func resolveStart(_ result: StartResult) {
+        let waiters = startWaiters
+        startWaiters = []
+        for waiter in waiters { waiter.resume(returning: result) }
+    }
+
+    func signalNumber(_ name: String) -> Int32 {
+        SignalName.number(of: name) ?? SIGTERM
+    }
+
+    func snapshot() -> AppSnapshot {
+        let state: AppState
+        if !wantsRunning {
+            state = isAlive ? .stopping : .stopped
+        } else if failedReason != nil {
+            state = .failed
+        } else if slots.allSatisfy({ $0.state == .ready }) {
+            state = .running
+        } else {
+            state = .starting
+        }
+        let workers = slots.map { slot in
+            WorkerSnapshot(
+                slot: slot.slot, generation: slot.generation, pid: slot.process?.workerPID, state: slot.state,
+                endpoint: slot.endpoint?.description, startedAt: slot.process == nil ? nil : slot.startedWall,
+                restarts: slot.restarts,
+                rssBytes: slot.process.map { WorkerLaunch.residentBytes(of: $0.workerPID) } ?? 0,
+                lastExit: slot.lastExit)
+        }
+        let backoffReason = slots.first { $0.state == .backoff }.map { "worker \($0.slot) is waiting to restart" }
+        return AppSnapshot(
+            name: config.name, state: state,
+            reason: state == .failed ? failedReason : (wantsRunning ? backoffReason : nil),
+            route: config.route.path, workers: workers)
+    }
+
+    /// `run()` ended (the daemon is exiting): make sure no waiter hangs.
+    mutating func abandon() {
+        resolveStart(.stopped)
+        let waiters = stopWaiters
+        stopWaiters = []
+        for waiter in waiters { waiter.resume() }
+    }
+}
