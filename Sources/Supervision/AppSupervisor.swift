@@ -85,7 +85,7 @@ public final class AppSupervisor: Sendable {
         await withCheckedContinuation { continuation.yield(.snapshot($0)) }
     }
 
-    /// Ends `run()` once it has processed what came before. Stop first.
+    /// Ends `run()` once it has processed what came before (stop first).
     public func finish() {
         continuation.yield(.finish)
     }

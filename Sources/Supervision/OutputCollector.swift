@@ -172,7 +172,7 @@ public final class OutputCollector: @unchecked Sendable {
         streams[fd] = stream
     }
 
-    /// Appends one line to the app's log and the tail. Called with `lock` held.
+    /// Appends one line to the app's log and the tail; called with `lock` held.
     private func write(_ line: String, stream: Stream) {
         let source = stream.source
         if stream.isError, let tail = tails[source] {
