@@ -34,8 +34,11 @@ let package = Package(
             name: "hostctl",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ControlProtocol",
                 "HostConfig",
+                "HostDaemon",
                 "HostSupport",
+                "CHostSupport",
             ],
             swiftSettings: swiftSettings
         ),
@@ -52,6 +55,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CHostSupport"),
+        .target(
+            name: "ControlProtocol",
+            dependencies: ["HostSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HostDaemon",
+            dependencies: ["ControlProtocol", "HostConfig", "HostSupport", "Supervision", "CHostSupport"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Supervision",
             dependencies: ["CHostSupport", "HostConfig", "HostSupport"],

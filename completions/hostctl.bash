@@ -173,13 +173,13 @@ _hostctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|remove|list|show|check|help)
+    add|remove|list|show|check|start|stop|restart|status|shutdown|serve|help)
         # Offer subcommand argument completions
         "_hostctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add remove list show check help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add remove list show check start stop restart status shutdown serve help' -- "${cur}"))
         ;;
     esac
 }
@@ -277,6 +277,96 @@ _hostctl_check() {
     repeating_options=()
     non_repeating_options=(--home)
     __hostctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_start() {
+    repeating_flags=()
+    non_repeating_flags=(--no-wait --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_stop() {
+    repeating_flags=()
+    non_repeating_flags=(--all --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_restart() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_status() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_shutdown() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_serve() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in

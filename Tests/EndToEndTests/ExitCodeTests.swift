@@ -56,7 +56,8 @@ struct ExitCodeTests {
         ["add", "x", "@app", "--workers", "abc"],
         ["list", "extra"],
         ["frobnicate"],
-        ["start"],
+        ["stop", "--all", "--bogus"],
+        ["status", "a", "b"],
     ]
 
     @Test(arguments: usageErrors.indices)
@@ -72,8 +73,12 @@ struct ExitCodeTests {
     @Test func help_exits0_andListsOnlyBuiltCommands() throws {
         let r = try runHostctl(["--help"])
         #expect(r.status == 0)
-        for built in ["add", "remove", "list", "show", "check"] { #expect(r.stdout.contains("  \(built) ")) }
-        for later in ["start", "stop", "status", "serve", "logs", "reload"] {
+        for built in [
+            "add", "remove", "list", "show", "check", "start", "stop", "restart", "status", "shutdown", "serve",
+        ] {
+            #expect(r.stdout.contains("  \(built) "), "\(built) is not listed")
+        }
+        for later in ["logs", "reload", "systemd-unit"] {
             #expect(!r.stdout.contains("  \(later) "), "\(later) is listed but not built")
         }
     }

@@ -93,3 +93,17 @@ int hc_wifsignaled(int status);
 int hc_wtermsig(int status);
 
 #endif
+
+/// Starts `path` detached from the caller, the way `hostctl start` starts the daemon: a double fork
+/// so it is nobody's child but init's, a new session, stdin from /dev/null, stdout and stderr to
+/// `output_fd`, every other descriptor closed. Returns the daemon's pid, or -1 with errno set
+/// (an exec failure's errno comes back through a close-on-exec pipe).
+int hc_spawn_detached(const char *_Nonnull path, char *_Nullable const *_Nonnull argv,
+                      char *_Nullable const *_Nonnull envp, int output_fd);
+
+/// Blocks `signals` (an array of `count` signal numbers) in the calling thread; threads created
+/// afterwards inherit the mask. Returns 0 or -1.
+int hc_block_signals(const int *_Nonnull signals, int count);
+
+/// Waits for one of the signals (which must be blocked) and returns its number, or -1.
+int hc_wait_signal(const int *_Nonnull signals, int count);

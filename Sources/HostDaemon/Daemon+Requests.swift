@@ -1,0 +1,207 @@
+import ControlProtocol
+import Foundation
+import HostConfig
+import HostSupport
+import Supervision
+
+extension Daemon {
+    /// Answers one control request.
+    func handle(_ request: ControlRequest) async -> ControlResponse {
+        if shuttingDown && request.command != .status {
+            return ControlResponse(
+                failure: ControlFailure(code: "shutting_down", message: "the daemon is shutting down"))
+        }
+        switch request.command {
+        case .status: return await status(request.apps)
+        case .start: return await start(request)
+        case .stop: return await stop(request)
+        case .restart:
+            let stopped = await stop(request)
+            if stopped.failure != nil { return stopped }
+            return await start(request)
+        case .forget: return await forget(request.apps)
+        case .shutdown:
+            Task { await self.shutdown() }
+            return ControlResponse(messages: ["stopping every app, then the daemon"])
+        }
+    }
+
+    /// The names a request is about: every app with a handler config for `all` (or none named).
+    func names(_ request: ControlRequest) -> Result<[String], ControlFailure> {
+        let known = (try? catalog.appNames()) ?? []
+        if request.all || request.apps.isEmpty {
+            return .success(Array(Set(known).union(supervisors.keys)).sorted())
+        }
+        for name in request.apps where !known.contains(name) && supervisors[name] == nil {
+            return .failure(
+                ControlFailure(
+                    code: "app_not_found", message: "no app named '\(name)'",
+                    hint: "`hostctl list` shows the apps of this home"))
+        }
+        return .success(request.apps)
+    }
+
+    func start(_ request: ControlRequest) async -> ControlResponse {
+        let names: [String]
+        switch self.names(request) {
+        case .success(let found): names = found
+        case .failure(let failure): return ControlResponse(failure: failure)
+        }
+        guard let global = loadGlobal() else {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "invalid_config", message: "the global config has problems",
+                    hint: "`hostctl check` lists them"))
+        }
+        // Read every named app's config from disk afresh, and refuse all if any is broken.
+        var configs: [AppConfig] = []
+        var details: [String] = []
+        for name in names {
+            let loaded = catalog.load(name, global: global)
+            if let config = loaded.resolved?.config {
+                configs.append(config)
+            } else {
+                details += loaded.diagnostics.map(\.description)
+            }
+        }
+        guard details.isEmpty else {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "invalid_config", message: "config problems; nothing was started",
+                    hint: "fix them, then `hostctl check`",
+                    details: details))
+        }
+        stopped.remove(names)
+        var supervisorsToStart: [(String, AppSupervisor)] = []
+        for config in configs {
+            if let existing = supervisors[config.name] {
+                if existing.config != config {
+                    // A changed config: stop the old workers, then start with the new one.
+                    await existing.supervisor.stop()
+                    await existing.supervisor.update(config)
+                    supervisors[config.name]?.config = config
+                }
+                supervisorsToStart.append((config.name, existing.supervisor))
+            } else {
+                supervisorsToStart.append((config.name, supervise(config)))
+            }
+        }
+        if !request.wait {
+            for (name, supervisor) in supervisorsToStart {
+                Task { self.report(name, await supervisor.start()) }
+            }
+            return ControlResponse(messages: names.map { "starting \($0)" })
+        }
+        let results = await withTaskGroup(of: (String, StartResult).self) { group in
+            for (name, supervisor) in supervisorsToStart {
+                group.addTask { (name, await supervisor.start()) }
+            }
+            var results: [(String, StartResult)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }
+        }
+        for (name, result) in results { report(name, result) }
+        let failures = results.compactMap { name, result -> String? in
+            switch result {
+            case .ready: return nil
+            case .failed(let reason): return reason.hasPrefix("\(name):") ? reason : "\(name): \(reason)"
+            case .stopped: return "\(name): stopped while starting"
+            }
+        }
+        guard failures.isEmpty else {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "not_ready", message: failures.joined(separator: "; "),
+                    hint: "the daemon keeps restarting it; `hostctl status` shows how it goes, `hostctl stop` stops it")
+            )
+        }
+        return ControlResponse(messages: names.map { "\($0) is ready" })
+    }
+
+    func stop(_ request: ControlRequest) async -> ControlResponse {
+        let names: [String]
+        switch self.names(request) {
+        case .success(let found): names = found
+        case .failure(let failure): return ControlResponse(failure: failure)
+        }
+        stopped.insert(names)
+        await withTaskGroup(of: Void.self) { group in
+            for name in names {
+                guard let supervisor = supervisors[name]?.supervisor else { continue }
+                group.addTask { await supervisor.stop() }
+            }
+        }
+        return ControlResponse(messages: names.map { "stopped \($0)" })
+    }
+
+    /// Stops the apps and forgets them (before `hostctl remove` deletes their configs).
+    func forget(_ names: [String]) async -> ControlResponse {
+        for name in names {
+            guard let entry = supervisors.removeValue(forKey: name) else { continue }
+            await entry.supervisor.stop()
+            entry.supervisor.finish()
+            await entry.runner.value
+        }
+        stopped.remove(names)
+        return ControlResponse(messages: names.map { "stopped \($0)" })
+    }
+
+    func status(_ requested: [String]) async -> ControlResponse {
+        let known = (try? catalog.appNames()) ?? []
+        for name in requested where !known.contains(name) && supervisors[name] == nil {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "app_not_found", message: "no app named '\(name)'",
+                    hint: "`hostctl list` shows the apps of this home"))
+        }
+        let names = requested.isEmpty ? Array(Set(known).union(supervisors.keys)).sorted() : requested
+        let global = loadGlobal() ?? GlobalConfig.builtIn(path: layout.globalConfigPath)
+        var apps: [StatusDocument.App] = []
+        for name in names {
+            if let supervisor = supervisors[name]?.supervisor {
+                apps.append(Self.document(await supervisor.snapshot()))
+                continue
+            }
+            let loaded = catalog.load(name, global: global)
+            guard let config = loaded.resolved?.config else {
+                apps.append(
+                    StatusDocument.App(
+                        name: name, state: "failed",
+                        reason: "config problems: \(loaded.diagnostics.first?.description ?? "unknown")",
+                        route: "", workers: []))
+                continue
+            }
+            let count = config.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : config.workers
+            let workers = (1...max(count, 1)).map {
+                StatusDocument.Worker(
+                    slot: $0, generation: 0, pid: nil, state: "exited", endpoint: nil, startedAt: nil, restarts: 0,
+                    rssBytes: 0, lastExit: nil)
+            }
+            apps.append(
+                StatusDocument.App(
+                    name: name, state: "stopped", reason: nil, route: config.route.path, workers: workers))
+        }
+        return ControlResponse(
+            status: StatusDocument(
+                listen: [], pid: Int(getpid()), startedAt: Timestamp.iso8601(startedAt), apps: apps))
+    }
+
+    static func document(_ snapshot: AppSnapshot) -> StatusDocument.App {
+        StatusDocument.App(
+            name: snapshot.name, state: snapshot.state.rawValue, reason: snapshot.reason, route: snapshot.route,
+            workers: snapshot.workers.map { worker in
+                let lastExit = worker.lastExit.map { last -> StatusDocument.LastExit in
+                    switch last.exit {
+                    case .exited(let code): return .init(code: Int(code), signal: nil, at: Timestamp.iso8601(last.at))
+                    case .signaled(let signal):
+                        return .init(code: nil, signal: SignalName.name(of: signal), at: Timestamp.iso8601(last.at))
+                    }
+                }
+                return StatusDocument.Worker(
+                    slot: worker.slot, generation: worker.generation, pid: worker.pid.map(Int.init),
+                    state: worker.state.rawValue, endpoint: worker.endpoint,
+                    startedAt: worker.startedAt.map { Timestamp.iso8601($0) }, restarts: worker.restarts,
+                    rssBytes: worker.rssBytes, lastExit: lastExit)
+            })
+    }
+}

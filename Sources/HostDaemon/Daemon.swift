@@ -1,0 +1,159 @@
+import CHostSupport
+public import ControlProtocol
+import Foundation
+public import HostConfig
+public import HostSupport
+import Supervision
+
+/// The daemon: one per home. Owns the home's lock, the control socket and one `AppSupervisor` per
+/// running app, and keeps what `start` and `stop` decided across restarts.
+public actor Daemon {
+    /// Why the daemon could not start.
+    public struct StartupError: ActionableError {
+        public var summary: String
+        public var hint: String?
+    }
+
+    let layout: HomeLayout
+    let catalog: AppCatalog
+    let context: SupervisionContext
+    let startedAt = Date()
+    var supervisors: [String: (supervisor: AppSupervisor, runner: Task<Void, Never>, config: AppConfig)] = [:]
+    var stopped: StoppedApps
+    var finished: CheckedContinuation<Void, Never>?
+    var shuttingDown = false
+    let log: DaemonLog
+
+    init(layout: HomeLayout, environment: [String: String], log: DaemonLog) {
+        self.layout = layout
+        catalog = AppCatalog(layout: layout)
+        self.log = log
+        context = SupervisionContext(
+            spawner: Spawner(), monitor: ProcessMonitor(), output: OutputCollector(logsDirectory: layout.logsDirectory),
+            runDirectory: layout.runDirectory, environment: environment)
+        stopped = StoppedApps(path: layout.stateDirectory + "/stopped-apps")
+    }
+
+    /// Runs the daemon for `layout` in the foreground until SIGTERM, SIGINT or `hostctl shutdown`.
+    ///
+    /// returns the exit code. Call before any other thread or task exists (signals are blocked here
+    /// so that every thread inherits the mask and only the signal thread takes them).
+    public static func serve(layout: HomeLayout, environment: [String: String]) throws(StartupError) -> Int32 {
+        let signals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
+        _ = hc_block_signals(signals, Int32(signals.count))
+        let log = DaemonLog()
+        let lock: HomeLock
+        do {
+            try layout.create()
+            lock = try HomeLock(layout: layout)
+        } catch let error as StartupError {
+            throw error
+        } catch let error as SystemError {
+            throw StartupError(summary: error.summary, hint: error.hint)
+        } catch {
+            throw StartupError(summary: "\(error)", hint: nil)
+        }
+        let daemon = Daemon(layout: layout, environment: environment, log: log)
+        let server: ControlServer
+        do {
+            server = try ControlServer(path: layout.runDirectory + "/control.sock") { request in
+                await daemon.handle(request)
+            }
+        } catch {
+            throw StartupError(summary: error.summary, hint: error.hint)
+        }
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await daemon.boot()
+            server.start()
+            log.write("hostctl: serving \(layout.configDirectory) (pid \(getpid()))")
+            await daemon.waitUntilFinished()
+            server.close()
+            done.signal()
+        }
+        let signalThread = Thread {
+            while true {
+                let signal = hc_wait_signal(signals, Int32(signals.count))
+                guard signal > 0 else { continue }
+                if signal == SIGHUP {
+                    log.write("hostctl: SIGHUP: configs are re-read by `hostctl start NAME` in this version")
+                    continue
+                }
+                log.write("hostctl: signal \(SignalName.name(of: signal)): stopping every app")
+                Task { await daemon.shutdown() }
+            }
+        }
+        signalThread.name = "hostctl-signals"
+        signalThread.start()
+        done.wait()
+        unlink(layout.runDirectory + "/control.sock")
+        lock.release()
+        log.write("hostctl: stopped")
+        return 0
+    }
+
+    /// Starts every app that has a valid handler config and was not stopped by `hostctl stop`.
+    func boot() async {
+        let names = (try? catalog.appNames()) ?? []
+        let global = loadGlobal()
+        for name in names where !stopped.contains(name) {
+            let loaded = catalog.load(name, global: global ?? GlobalConfig.builtIn(path: layout.globalConfigPath))
+            guard let config = loaded.resolved?.config else {
+                for problem in loaded.diagnostics { log.write("\(problem)") }
+                log.write("hostctl: \(name) not started: its config has problems")
+                continue
+            }
+            let supervisor = supervise(config)
+            Task { await self.report(name, await supervisor.start()) }
+        }
+    }
+
+    func report(_ name: String, _ result: StartResult) {
+        switch result {
+        case .ready: log.write("hostctl: \(name) is ready")
+        case .failed(let reason): log.write("hostctl: \(name) failed to start: \(reason)")
+        case .stopped: break
+        }
+    }
+
+    func loadGlobal() -> GlobalConfig? {
+        switch GlobalConfig.load(path: layout.globalConfigPath) {
+        case .success(let global): return global
+        case .failure(let problems):
+            for problem in problems.diagnostics { log.write("\(problem)") }
+            return nil
+        }
+    }
+
+    /// Creates and runs the supervisor of `config`.
+    func supervise(_ config: AppConfig) -> AppSupervisor {
+        let supervisor = AppSupervisor(config: config, context: context)
+        let runner = Task { await supervisor.run() }
+        supervisors[config.name] = (supervisor, runner, config)
+        return supervisor
+    }
+
+    func waitUntilFinished() async {
+        if shuttingDown && supervisors.isEmpty { return }
+        await withCheckedContinuation { finished = $0 }
+    }
+
+    /// Stops every app gracefully, then lets `serve` return.
+    func shutdown() async {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        let all = supervisors
+        await withTaskGroup(of: Void.self) { group in
+            for (_, entry) in all {
+                group.addTask {
+                    await entry.supervisor.stop()
+                    entry.supervisor.finish()
+                    await entry.runner.value
+                }
+            }
+        }
+        supervisors.removeAll()
+        finished?.resume()
+        finished = nil
+    }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import Testing
+
+@Suite("daemon: start, stop, status, restarts", .serialized)
+struct DaemonTests {
+    @Test(arguments: ["pipe", "port", "fd"])
+    func eachHandoff_servesARequest(handoff: String) throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", flags: ["--handoff", handoff, "--workers", "2"])
+        let r = try t.hostctl(["start", "fx"])
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("fx is ready"))
+        let workers = try t.workers("fx")
+        #expect(workers.count == 2)
+        for worker in workers {
+            let endpoint = try #require(worker["endpoint"] as? String)
+            let pid = try #require(worker["pid"] as? Int)
+            #expect(worker["state"] as? String == "ready")
+            #expect(fetch(endpoint) == "fx \(worker["slot"] as? Int ?? 0) \(pid)\n", "\(endpoint)")
+            if handoff == "pipe" {
+                #expect(endpoint == t.home + "/run/apps/fx/\(worker["slot"] as? Int ?? 0).1.sock")
+            }
+        }
+    }
+
+    @Test func statusJSON_hasExactlyTheDocumentedShape() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let status = try #require(try t.status())
+        #expect(Set(status.keys) == ["listen", "pid", "started_at", "apps"])
+        #expect(status["pid"] as? Int == Int(t.daemonPID ?? 0))
+        let app = try #require((status["apps"] as? [[String: Any]])?.first)
+        #expect(Set(app.keys) == ["name", "state", "reason", "route", "dropped_log_lines", "workers"])
+        #expect(app["state"] as? String == "running")
+        #expect(app["route"] as? String == "/fx")
+        let worker = try #require((app["workers"] as? [[String: Any]])?.first)
+        #expect(
+            Set(worker.keys) == [
+                "slot", "generation", "pid", "state", "endpoint", "started_at", "restarts", "rss_bytes", "in_flight",
+                "open_connections", "status_text", "last_exit",
+            ])
+        #expect((worker["rss_bytes"] as? Int ?? 0) > 0)
+        #expect(worker["last_exit"] is NSNull)
+        let text = try t.hostctl(["status"])
+        #expect(text.stdout.contains("fx") && text.stdout.contains("running") && text.stdout.contains("1/1"), "\(text)")
+    }
+
+    @Test func killedWorker_isReplaced_andStatusShowsTheExit() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        #expect(try t.hostctl(["start", "fx"]).status == 0)
+        let first = try #require(try t.workers("fx").first?["pid"] as? Int)
+        kill(Int32(first), SIGKILL)
+        #expect(
+            try waitUntil(5) {
+                let worker = try t.workers("fx").first
+                return worker?["state"] as? String == "ready" && worker?["pid"] as? Int != first
+            })
+        let worker = try #require(try t.workers("fx").first)
+        #expect(worker["restarts"] as? Int == 1)
+        #expect(worker["generation"] as? Int == 2)
+        let lastExit = try #require(worker["last_exit"] as? [String: Any])
+        #expect(lastExit["signal"] as? String == "KILL")
+        #expect(lastExit["code"] is NSNull)
+        #expect(fetch(try #require(worker["endpoint"] as? String)) != nil)
+    }
+
+    @Test func appThatDiesBeforeReady_startExits1QuotingStderr_andTheDaemonGoesOn() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("bad", ["--exit-now"])
+        let r = try t.hostctl(["start", "bad"])
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("hostctl: error: bad: worker 1 exited with status 1 before ready"), "\(r)")
+        #expect(r.stderr.contains("Error: Cannot find module 'faye-websocket'"), "\(r)")
+        #expect(
+            try waitUntil(5) { (try t.workers("bad").first?["restarts"] as? Int ?? 0) >= 1 },
+            "the daemon keeps restarting it")
+    }
+
+    @Test func commandThatCannotBeExecuted_isAFailedAppWithTheReason() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        let dir = try t.directory("nx")
+        #expect(try t.hostctl(["add", "nx", dir, "--command", "no-such-program-hostctl"]).status == 0)
+        let r = try t.hostctl(["start", "nx"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("cannot execute no-such-program-hostctl: not found on PATH"), "\(r)")
+        let app = try #require((try t.status("nx")?["apps"] as? [[String: Any]])?.first)
+        #expect(app["state"] as? String == "failed")
+        #expect((app["reason"] as? String)?.contains("cannot execute") == true)
+    }
+
+    @Test func crashLoop_failsTheAppWithAReason_withoutBusyingTheDaemon() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("loop", ["--crash-after", "5"], yaml: "restart:\n  burst: 3\n  backoff: 10ms..200ms\n")
+        _ = try t.hostctl(["start", "loop", "--no-wait"])
+        #expect(
+            try waitUntil(10) {
+                ((try t.status("loop")?["apps"] as? [[String: Any]])?.first?["state"] as? String) == "failed"
+            })
+        let app = try #require((try t.status("loop")?["apps"] as? [[String: Any]])?.first)
+        #expect((app["reason"] as? String)?.contains("crashes within 60s") == true, "\(app)")
+        // Measure the daemon's CPU over one second of the crash loop (retries every 200 ms).
+        let pid = try #require(t.daemonPID)
+        let before = cpuTicks(pid)
+        Thread.sleep(forTimeInterval: 1)
+        let used = Double(cpuTicks(pid) - before) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        #expect(used < 0.1, "the daemon used \(used)s of CPU in 1s of crash loop")
+    }
+
+    @Test func manyCrashes_leaveNoZombie() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("z", ["--exit-now"], yaml: "restart:\n  burst: 1000\n  backoff: 1ms..2ms\n")
+        _ = try t.hostctl(["start", "z", "--no-wait"])
+        #expect(try waitUntil(60) { (try t.workers("z").first?["restarts"] as? Int ?? 0) >= 100 })
+        _ = try t.hostctl(["stop", "z"])
+        let daemon = try #require(t.daemonPID)
+        let zombies = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter {
+            pid in
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return fields.first == "Z" && fields.dropFirst().first.flatMap { Int32($0) } == daemon
+        }
+        #expect(zombies.isEmpty, "zombies of the daemon: \(zombies)")
+    }
+
+    @Test func daemonKilledWithSIGKILL_leavesNoWorkerOrGrandchild() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("g", ["--grandchild"], flags: ["--workers", "2"])
+        #expect(try t.hostctl(["start", "g"]).status == 0)
+        let log = t.home + "/logs/g/g.log"
+        #expect(waitUntil(5) { ((try? t.read(log)) ?? "").components(separatedBy: "grandchild").count == 3 })
+        let grandchildren = ((try? t.read(log)) ?? "").split(separator: "\n").filter { $0.contains("grandchild") }
+            .compactMap { Int32($0.split(separator: " ").last ?? "") }
+        #expect(grandchildren.count == 2)
+        let workers = try t.workers("g").compactMap { ($0["pid"] as? Int).map(Int32.init) }
+        #expect(workers.count == 2)
+        let daemon = try #require(t.daemonPID)
+        kill(daemon, SIGKILL)
+        let everything = workers + grandchildren
+        #expect(
+            waitUntil(1) { everything.allSatisfy(processGone) }, "survivors: \(everything.filter { !processGone($0) })")
+        // A new daemon starts despite the stale pid file and socket.
+        let again = try t.hostctl(["start"])
+        #expect(again.status == 0, "\(again)")
+    }
+
+    @Test func termIgnoringWorker_isKilledAfterTheStopTimeout() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("stubborn", ["--ignore-term"], yaml: "stop:\n  timeout: 300ms\n")
+        #expect(try t.hostctl(["start", "stubborn"]).status == 0)
+        let pid = try #require(try t.workers("stubborn").first?["pid"] as? Int)
+        let started = Date()
+        let r = try t.hostctl(["stop", "stubborn"])
+        #expect(r.status == 0)
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+        #expect(processGone(Int32(pid)))
+        let worker = try #require(try t.workers("stubborn").first)
+        #expect((worker["last_exit"] as? [String: Any])?["signal"] as? String == "KILL")
+    }
+
+    @Test func twoDaemonsOnOneHome_theSecondFailsClearly() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        #expect(try t.hostctl(["start"]).status == 0)
+        let r = try t.hostctl(["serve"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("a daemon already serves this home (pid \(t.daemonPID ?? 0))"), "\(r)")
+    }
+
+    @Test func stoppedAppStaysStopped_acrossDaemonRestarts() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("keep")
+        try t.addFixture("halt")
+        #expect(try t.hostctl(["start"]).status == 0)
+        #expect(try t.hostctl(["stop", "halt"]).status == 0)
+        #expect(try t.hostctl(["shutdown"]).status == 0)
+        #expect(try t.hostctl(["status"]).status == 1)
+        // A daemon started for one app also starts every app that was not stopped, and no other.
+        #expect(try t.hostctl(["start", "keep"]).status == 0)
+        let apps = try #require(try t.status()?["apps"] as? [[String: Any]])
+        let states = Dictionary(
+            uniqueKeysWithValues: apps.map { ($0["name"] as? String ?? "", $0["state"] as? String ?? "") })
+        #expect(states == ["keep": "running", "halt": "stopped"])
+        #expect(try t.hostctl(["start", "halt"]).status == 0)
+        #expect(try t.hostctl(["shutdown"]).status == 0)
+        #expect(try t.hostctl(["start", "keep"]).status == 0)
+        #expect(try waitUntil(5) { (try t.workers("halt").first?["state"] as? String) == "ready" })
+    }
+
+    @Test func addThenStartName_whileTheDaemonRuns_andRemoveStopsItFirst() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        #expect(try t.hostctl(["start"]).status == 0)
+        try t.addFixture("late", flags: ["--workers", "2"])
+        #expect(try t.hostctl(["start", "late"]).status == 0)
+        let pids = try t.workers("late").compactMap { $0["pid"] as? Int }
+        #expect(pids.count == 2)
+        let r = try t.hostctl(["remove", "late"])
+        #expect(r.status == 0, "\(r)")
+        #expect(pids.allSatisfy { processGone(Int32($0)) })
+        #expect(try t.status()?["apps"] as? [Any] != nil)
+        #expect((try t.status()?["apps"] as? [[String: Any]])?.isEmpty == true)
+    }
+
+    @Test func commandsThatNeedTheDaemon_sayItIsNotRunning() throws {
+        let t = try TempHome()
+        for args in [["status"], ["stop", "x"], ["restart", "x"], ["shutdown"]] {
+            let r = try t.hostctl(args)
+            #expect(r.status == 1, "\(args): \(r)")
+            #expect(r.stderr.contains("hostctl is not running"), "\(args): \(r)")
+            #expect(r.stderr.contains("hint: start it with `hostctl start`"))
+        }
+    }
+
+    @Test func startWithInvalidConfig_startsNothing_andListsTheProblems() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("ok")
+        #expect(try t.hostctl(["start", "ok"]).status == 0)
+        #expect(try t.hostctl(["stop", "ok"]).status == 0)
+        try t.addFixture("broken", yaml: "workers: many\n")
+        let r = try t.hostctl(["start", "ok", "broken"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("broken.yml:"), "\(r)")
+        #expect(r.stderr.contains("workers: expected a whole number"), "\(r)")
+        #expect(r.stderr.contains("nothing was started"), "\(r)")
+        #expect(try t.workers("ok").first?["pid"] is NSNull)
+        let broken = try #require((try t.status("broken")?["apps"] as? [[String: Any]])?.first)
+        #expect(broken["state"] as? String == "failed")
+        #expect((broken["reason"] as? String)?.contains("config problems") == true)
+    }
+
+    @Test(.enabled(if: runningAsRoot, "needs root to connect as another user (nobody) with setpriv"))
+    func controlSocket_refusesAnotherUser() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        #expect(try t.hostctl(["start"]).status == 0)
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: t.home + "/run/control.sock")[.posixPermissions] as? Int
+        #expect(mode == 0o660)
+        chmod(t.root, 0o755)
+        chmod(t.home, 0o755)
+        chmod(t.home + "/run", 0o755)
+        let asNobody = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+        // The socket's mode keeps other users out...
+        var r = try runHostctl(["status", "--home", t.home], environment: ["HOME": t.root], prefix: asNobody)
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("not allowed to talk to the daemon"), "\(r)")
+        // ...and where the mode would let them in, the peer-credential check still refuses them.
+        chmod(t.home + "/run/control.sock", 0o666)
+        r = try runHostctl(["status", "--home", t.home], environment: ["HOME": t.root], prefix: asNobody)
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("not allowed to control this daemon"), "\(r)")
+    }
+}
+
+/// utime + stime of `pid` in clock ticks.
+func cpuTicks(_ pid: Int32) -> Int {
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+    guard fields.count > 13 else { return 0 }
+    return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+}
