@@ -28,8 +28,15 @@ struct DaemonConnection {
     /// Sends `request`; turns the three ways of not reaching the daemon into their own messages.
     func send(_ request: ControlRequest, timeout: Duration? = .seconds(30)) throws -> ControlResponse {
         let response: ControlResponse
+        // HOSTCTL_CONTROL_TIMEOUT (seconds) bounds every wait for an answer, the waits for ready included.
+        var limit = timeout
+        if let text = ProcessInfo.processInfo.environment["HOSTCTL_CONTROL_TIMEOUT"], let seconds = Double(text),
+            seconds > 0
+        {
+            limit = .milliseconds(Int64(seconds * 1000))
+        }
         do {
-            response = try client.send(request, timeout: timeout)
+            response = try client.send(request, timeout: limit)
         } catch {
             throw Self.unreachable(error, layout: layout)
         }

@@ -11,6 +11,7 @@
 //   --never-listen       never listen (stays up)
 //   --grandchild         start a grandchild (`sleep 3600`) in the same process group; prints `grandchild <pid>`
 //   --spew N             write N numbered lines to stdout and N to stderr, then go on
+//   --print-env A,B,...  print `env A=value` (or `A=<unset>`) for each variable, and `args …` with its arguments
 import Foundation
 
 #if canImport(Glibc)
@@ -39,10 +40,20 @@ let ignoreTerm = flag("--ignore-term")
 let neverListen = flag("--never-listen")
 let grandchild = flag("--grandchild")
 let exitNow = flag("--exit-now")
+var printEnv: [String] = []
+if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
+    printEnv = arguments[index + 1].split(separator: ",").map(String.init)
+    arguments.removeSubrange(index...index + 1)
+}
 let environment = ProcessInfo.processInfo.environment
 let app = environment["HOSTCTL_APP"] ?? "-"
 let slot = environment["HOSTCTL_WORKER"] ?? "-"
 
+if !printEnv.isEmpty {
+    let values = printEnv.map { name in "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "<unset>")" }
+    print("env " + values.joined(separator: " "))
+    print("args " + arguments.joined(separator: " "))
+}
 if exitNow {
     FileHandle.standardError.write(Data("Error: Cannot find module 'faye-websocket'\n".utf8))
     exit(exitCode)

@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+
+@Suite("daemon: environment, readiness, signals, control socket", .serialized)
+struct DaemonContractTests {
+    @Test func workerEnvironment_dropsTheDaemonsSupervisorVariables_andAddsItsOwn() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        let names =
+            "NOTIFY_SOCKET,INVOCATION_ID,WATCHDOG_USEC,JOURNAL_STREAM,LISTEN_FDS,FOO,PORT,HOSTCTL_APP,HOSTCTL_WORKER,KEEP"
+        try t.addFixture(
+            "envy", ["--print-env", names, "--port-arg", "${PORT}", "--app-arg", "${HOSTCTL_APP}/${HOSTCTL_WORKER}"],
+            flags: ["--env", "FOO=bar"])
+        let r = try t.hostctl(
+            ["start", "envy"],
+            environment: [
+                "NOTIFY_SOCKET": "/run/x", "INVOCATION_ID": "abc", "WATCHDOG_USEC": "1", "JOURNAL_STREAM": "1:2",
+                "LISTEN_FDS": "3", "KEEP": "kept",
+            ])
+        #expect(r.status == 0, "\(r)")
+        let endpoint = try #require(try t.workers("envy").first?["endpoint"] as? String)
+        let log = try t.read(t.home + "/logs/envy/envy.log")
+        #expect(
+            log.contains(
+                "env NOTIFY_SOCKET=<unset> INVOCATION_ID=<unset> WATCHDOG_USEC=<unset> JOURNAL_STREAM=<unset> LISTEN_FDS=<unset> FOO=bar PORT=\(endpoint) HOSTCTL_APP=envy HOSTCTL_WORKER=1 KEEP=kept"
+            ), "\(log)")
+        #expect(log.contains("args --port-arg \(endpoint) --app-arg envy/1"), "\(log)")
+    }
+
+    @Test func workerNotReadyInTime_isKilled_andStartSaysSo() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("mute", ["--never-listen"], yaml: "ready:\n  timeout: 300ms\n")
+        let r = try t.hostctl(["start", "mute"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("mute: worker 1 was not ready within 300ms"), "\(r)")
+    }
+
+    @Test func sigtermToServe_stopsEveryAppAndExits0() throws {
+        let t = try TempHome()
+        try t.addFixture("fx", flags: ["--workers", "2"])
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: hostctlBinary)
+        serve.arguments = ["serve", "--home", t.home]
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        #expect(
+            try waitUntil(10) {
+                try t.workers("fx").allSatisfy { $0["state"] as? String == "ready" } && (try t.workers("fx").count == 2)
+            })
+        let pids = try t.workers("fx").compactMap { ($0["pid"] as? Int).map(Int32.init) }
+        kill(serve.processIdentifier, SIGTERM)
+        serve.waitUntilExit()
+        #expect(serve.terminationReason == .exit)
+        #expect(serve.terminationStatus == 0)
+        #expect(pids.count == 2 && pids.allSatisfy(processGone))
+        #expect(!FileManager.default.fileExists(atPath: t.home + "/run/control.sock"))
+    }
+
+    @Test func daemonThatDoesNotAnswer_isReportedAsSuch() throws {
+        let t = try TempHome()
+        try t.directory("h/run")
+        // A socket that accepts into its backlog but never answers.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = t.home + "/run/control.sock"
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        listen(fd, 8)
+        let r = try t.hostctl(["status"], environment: ["HOSTCTL_CONTROL_TIMEOUT": "0.3"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("the daemon did not answer in time"), "\(r)")
+    }
+
+    @Test func malformedAndOversizedRequests_getAnErrorReply_andTheDaemonGoesOn() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        #expect(try t.hostctl(["start"]).status == 0)
+        for payload in [
+            Array("this is not json\n".utf8), Array("{\"version\": 99, \"command\": \"status\"}\n".utf8),
+            [UInt8](repeating: 65, count: 2 << 20),
+        ] {
+            let reply = rawExchange(path: t.home + "/run/control.sock", payload)
+            #expect(reply.contains("bad_request") || reply.contains("unsupported_version") || reply.isEmpty, "\(reply)")
+        }
+        #expect(try t.hostctl(["status"]).status == 0, "the daemon still answers")
+    }
+
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+                || FileManager.default.isExecutableFile(atPath: "/usr/local/bin/python3")))
+    func pythonAppUsingTheSystemdConvention_worksWithFdHandoff() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.file(
+            "py/app.py",
+            """
+            import os, socket
+            assert os.environ["LISTEN_PID"] == str(os.getpid()), "LISTEN_PID is not ours"
+            assert os.environ["LISTEN_FDS"] == "1"
+            server = socket.socket(fileno=3)
+            while True:
+                conn, _ = server.accept()
+                conn.recv(65536)
+                body = ("python " + os.environ["HOSTCTL_WORKER"] + "\\n").encode()
+                conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+                conn.close()
+            """)
+        #expect(try t.hostctl(["add", "py", t.root + "/py", "--handoff", "fd"]).status == 0)
+        let r = try t.hostctl(["start", "py"])
+        #expect(r.status == 0, "\(r)")
+        let endpoint = try #require(try t.workers("py").first?["endpoint"] as? String)
+        #expect(fetch(endpoint) == "python 1\n")
+    }
+
+    @Test(arguments: ["pipe", "port"])
+    func unmodifiedNodeApp_worksWithPipeAndPort(handoff: String) throws {
+        guard let node = ["/usr/bin/node", "/usr/local/bin/node"].first(where: FileManager.default.isExecutableFile)
+        else {
+            print("skipped: node is not installed (apt-get install nodejs)")
+            return
+        }
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.file(
+            "js/server.js",
+            """
+            require('http').createServer((req, res) => res.end('node ' + process.env.HOSTCTL_WORKER + '\\n')).listen(process.env.PORT)
+            """)
+        #expect(try t.hostctl(["add", "js", t.root + "/js", "--handoff", handoff, "--workers", "2"]).status == 0)
+        let r = try t.hostctl(
+            ["start", "js"], environment: ["PATH": (node as NSString).deletingLastPathComponent + ":/usr/bin:/bin"])
+        #expect(r.status == 0, "\(r)")
+        for worker in try t.workers("js") {
+            let endpoint = try #require(worker["endpoint"] as? String)
+            #expect(fetch(endpoint) == "node \(worker["slot"] as? Int ?? 0)\n", "\(endpoint)")
+        }
+    }
+}
+
+/// Writes `payload` to the Unix socket at `path` and reads the reply to the end.
+func rawExchange(path: String, _ payload: [UInt8]) -> String {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+    }
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
+    }
+    guard connected == 0 else { return "" }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    _ = payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var data = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = read(fd, &buffer, buffer.count)
+        if count <= 0 { break }
+        data += buffer[0..<count]
+    }
+    return String(decoding: data, as: UTF8.self)
+}
