@@ -164,6 +164,7 @@ static void run_keeper(const hc_spawn_request *r, int report_fd, pid_t daemon) {
     // SIGUSR1 is the parent-death signal: the daemon died.
     prctl(PR_SET_PDEATHSIG, SIGUSR1);
     if (getppid() != daemon) _exit(127);
+    prctl(PR_SET_NAME, "hostctl-keeper");  // so that `ps -o comm` and `top` tell keepers from the daemon
     setsid();  // out of the daemon's process group, so a Ctrl-C at the daemon's terminal is the daemon's alone
     pid_t keeper = getpid();
     pid_t worker = fork();

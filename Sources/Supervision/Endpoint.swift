@@ -31,12 +31,21 @@ struct PreparedHandoff {
 
     /// Prepares generation `generation` of `slot` of `app` under `runDirectory`.
     static func prepare(
-        _ handoff: AppConfig.Handoff, app: String, slot: Int, generation: Int, runDirectory: String
+        _ handoff: AppConfig.Handoff, app: String, slot: Int, generation: Int, runDirectory: String,
+        owner: (uid: UInt32, gid: UInt32)? = nil
     ) throws(SystemError) -> PreparedHandoff {
         switch handoff {
         case .pipe, .fd:
             let directory = "\(runDirectory)/apps/\(app)"
             try FileSystem.makeDirectories(directory, mode: 0o750)
+            if let owner {
+                // A worker running as another user binds its own socket: the app's directory is
+                // its, and the directories above it become traversable (never listable) by others.
+                // The control socket stays 0660, so traversing gains nothing else.
+                chown(directory, owner.uid, owner.gid)
+                chmod(runDirectory + "/apps", 0o711)
+                chmod(runDirectory, 0o751)
+            }
             let path = "\(directory)/\(slot).\(generation).sock"
             guard path.utf8.count <= 107 else {
                 throw SystemError(

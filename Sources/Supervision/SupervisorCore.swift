@@ -165,11 +165,23 @@ struct SupervisorCore {
         let slot = slots[index].slot
         let generation = slots[index].generation
         slots[index].notReadyReason = nil
+        var identity: (uid: UInt32, gid: UInt32, groups: [UInt32])?
+        if let user = config.user {
+            guard getuid() == 0 else {
+                fail(index, reason: "user: \(user) needs the daemon to run as root")
+                return
+            }
+            guard let found = WorkerLaunch.identity(of: user) else {
+                fail(index, reason: "user: unknown user \(user)")
+                return
+            }
+            identity = found
+        }
         let handoff: PreparedHandoff
         do {
             handoff = try PreparedHandoff.prepare(
                 config.handoff, app: config.name, slot: slot, generation: generation,
-                runDirectory: context.runDirectory)
+                runDirectory: context.runDirectory, owner: identity.map { ($0.uid, $0.gid) })
         } catch {
             fail(index, reason: "worker \(slot): \(error.summary)")
             return
@@ -185,20 +197,6 @@ struct SupervisorCore {
             closeHandoff(handoff)
             fail(index, reason: "worker \(slot): \(problem.message)")
             return
-        }
-        var identity: (uid: UInt32, gid: UInt32, groups: [UInt32])?
-        if let user = config.user {
-            guard getuid() == 0 else {
-                closeHandoff(handoff)
-                fail(index, reason: "user: \(user) needs the daemon to run as root")
-                return
-            }
-            guard let found = WorkerLaunch.identity(of: user) else {
-                closeHandoff(handoff)
-                fail(index, reason: "user: unknown user \(user)")
-                return
-            }
-            identity = found
         }
         var out: [Int32] = [0, 0]
         var err: [Int32] = [0, 0]

@@ -27,6 +27,26 @@ struct DaemonContractTests {
         #expect(log.contains("args --port-arg \(endpoint) --app-arg envy/1"), "\(log)")
     }
 
+    @Test(.enabled(if: runningAsRoot, "needs root: workers drop to another user only under a root daemon"))
+    func userKey_runsTheWorkerAsThatUser_withItsGroups() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        chmod(t.root, 0o755)
+        try t.addFixture("drop", flags: ["--user", "nobody"])
+        chmod(t.root + "/apps", 0o755)
+        chmod(t.root + "/apps/drop", 0o755)
+        let r = try t.hostctl(["start", "drop"])
+        #expect(r.status == 0, "\(r)")
+        let worker = try #require(try t.workers("drop").first)
+        let pid = try #require(worker["pid"] as? Int)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(whereSeparator: {
+            $0 == "\t" || $0 == " "
+        })
+        #expect(uid?.dropFirst().allSatisfy { $0 == "65534" } == true, "\(uid ?? [])")
+        #expect(fetch(try #require(worker["endpoint"] as? String)) != nil)
+    }
+
     @Test func workerNotReadyInTime_isKilled_andStartSaysSo() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
