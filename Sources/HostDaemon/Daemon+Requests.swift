@@ -101,19 +101,25 @@ extension Daemon {
             return results.sorted { $0.0 < $1.0 }
         }
         for (name, result) in results { report(name, result) }
-        let failures = results.compactMap { name, result -> String? in
+        var failures: [String] = []
+        var retrying = false
+        for (name, result) in results {
             switch result {
-            case .ready: return nil
-            case .failed(let reason): return reason.hasPrefix("\(name):") ? reason : "\(name): \(reason)"
-            case .stopped: return "\(name): stopped while starting"
+            case .ready: continue
+            case .failed(let reason):
+                retrying = true
+                failures.append(reason.hasPrefix("\(name):") ? reason : "\(name): \(reason)")
+            case .cannotRun(let reason): failures.append(reason.hasPrefix("\(name):") ? reason : "\(name): \(reason)")
+            case .stopped: failures.append("\(name): stopped while starting")
             }
         }
         guard failures.isEmpty else {
+            let hint =
+                retrying
+                ? "the daemon keeps restarting it; `hostctl status` shows how it goes, `hostctl stop` stops it"
+                : "fix the app's command or settings (`hostctl show NAME`), then `hostctl start NAME` again"
             return ControlResponse(
-                failure: ControlFailure(
-                    code: "not_ready", message: failures.joined(separator: "; "),
-                    hint: "the daemon keeps restarting it; `hostctl status` shows how it goes, `hostctl stop` stops it")
-            )
+                failure: ControlFailure(code: "not_ready", message: failures.joined(separator: "; "), hint: hint))
         }
         return ControlResponse(messages: names.map { "\($0) is ready" })
     }

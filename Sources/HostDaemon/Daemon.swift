@@ -111,7 +111,7 @@ public actor Daemon {
     func report(_ name: String, _ result: StartResult) {
         switch result {
         case .ready: log.write("hostctl: \(name) is ready")
-        case .failed(let reason): log.write("hostctl: \(name) failed to start: \(reason)")
+        case .failed(let reason), .cannotRun(let reason): log.write("hostctl: \(name) failed to start: \(reason)")
         case .stopped: break
         }
     }

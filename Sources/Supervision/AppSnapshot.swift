@@ -50,8 +50,12 @@ public struct AppSnapshot: Sendable {
 public enum StartResult: Sendable, Equatable {
     /// Every worker is ready.
     case ready
-    /// A worker failed before it was ready; the reason quotes its exit and last stderr lines.
+    /// A worker failed before it was ready; the reason quotes its exit and last stderr lines. The
+    /// supervisor goes on restarting it.
     case failed(String)
+    /// The app cannot run as configured (the command cannot be executed, an unknown user, a socket
+    /// path that is too long); nothing is retried until the next start.
+    case cannotRun(String)
     /// The app was stopped while starting.
     case stopped
 }

@@ -69,7 +69,12 @@ public struct SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
         case Int(HC_STEP_CHDIR): return "cannot change to the app directory: \(reason)"
         case Int(HC_STEP_SETGROUPS), Int(HC_STEP_SETGID), Int(HC_STEP_SETUID):
             return "cannot switch to the app's user: \(reason)"
-        case Int(HC_STEP_EXEC): return "cannot execute \(executable): \(reason)"
+        case Int(HC_STEP_EXEC):
+            if errno == ENOENT, FileSystem.kind(of: executable) == .file {
+                // execve says ENOENT for a missing #! interpreter too.
+                return "cannot execute \(executable): its interpreter (the #! line) was not found"
+            }
+            return "cannot execute \(executable): \(reason)"
         case Int(HC_STEP_DUP): return "cannot set up the worker's descriptors: \(reason)"
         default: return "cannot start a process: \(reason)"
         }

@@ -269,7 +269,7 @@ struct SupervisorCore {
     mutating func fail(_ index: Int, reason: String) {
         slots[index].state = .exited
         failedReason = reason
-        resolveStart(.failed(reason))
+        resolveStart(.cannotRun("\(config.name): \(reason)"))
     }
 
     // MARK: Exits

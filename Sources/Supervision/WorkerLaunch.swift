@@ -36,7 +36,7 @@ enum WorkerLaunch {
     static func resolve(_ program: String, directory: String, path: String?) -> Result<String, RuleViolation> {
         if program.contains("/") {
             let full = program.hasPrefix("/") ? program : directory + "/" + program
-            return .success(full)
+            return .success(FileSystem.absolutePath(full))
         }
         guard let found = FileSystem.findExecutable(program, path: path) else {
             return .failure(RuleViolation("cannot execute \(program): not found on PATH (\(path ?? "unset"))"))

@@ -47,6 +47,19 @@ struct DaemonContractTests {
         #expect(fetch(try #require(worker["endpoint"] as? String)) != nil)
     }
 
+    @Test func scriptWithAMissingInterpreter_isReportedAsSuch() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.file("bi/run.sh", "#!/nonexistent/interpreter\n", mode: 0o755)
+        #expect(try t.hostctl(["add", "bi", t.root + "/bi", "--entry", "run.sh"]).status == 0)
+        let r = try t.hostctl(["start", "bi"])
+        #expect(r.status == 1)
+        #expect(
+            r.stderr.contains("cannot execute \(t.root)/bi/run.sh: its interpreter (the #! line) was not found"), "\(r)"
+        )
+        #expect(r.stderr.contains("hint: fix the app's command"), "\(r)")
+    }
+
     @Test func workerNotReadyInTime_isKilled_andStartSaysSo() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

@@ -98,7 +98,7 @@ struct DaemonTests {
     @Test func crashLoop_failsTheAppWithAReason_withoutBusyingTheDaemon() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
-        try t.addFixture("loop", ["--crash-after", "5"], yaml: "restart:\n  burst: 3\n  backoff: 10ms..200ms\n")
+        try t.addFixture("loop", ["--crash-after", "5"], yaml: "restart:\n  burst: 3\n  backoff: 10ms..1s\n")
         _ = try t.hostctl(["start", "loop", "--no-wait"])
         #expect(
             try waitUntil(10) {
@@ -106,12 +106,12 @@ struct DaemonTests {
             })
         let app = try #require((try t.status("loop")?["apps"] as? [[String: Any]])?.first)
         #expect((app["reason"] as? String)?.contains("crashes within 60s") == true, "\(app)")
-        // Measure the daemon's CPU over one second of the crash loop (retries every 200 ms).
+        // Measure the daemon's CPU over two seconds of the failed app's retries (at the maximum backoff, 1 s here).
         let pid = try #require(t.daemonPID)
         let before = cpuTicks(pid)
-        Thread.sleep(forTimeInterval: 1)
+        Thread.sleep(forTimeInterval: 2)
         let used = Double(cpuTicks(pid) - before) / Double(sysconf(Int32(_SC_CLK_TCK)))
-        #expect(used < 0.1, "the daemon used \(used)s of CPU in 1s of crash loop")
+        #expect(used <= 0.04, "the daemon used \(used)s of CPU in 2s of crash loop (goal: under 2%)")
     }
 
     @Test func manyCrashes_leaveNoZombie() throws {

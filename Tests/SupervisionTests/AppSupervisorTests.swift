@@ -146,8 +146,8 @@ struct AppSupervisorTests {
         await app.supervisor.update(
             try appConfig(name: "nx", directory: app.root, command: "no-such-program-hostctl --x"))
         let result = await app.supervisor.start()
-        guard case .failed(let reason) = result else {
-            Issue.record("expected a failure, got \(result)")
+        guard case .cannotRun(let reason) = result else {
+            Issue.record("expected a failure without retry, got \(result)")
             return
         }
         #expect(reason.contains("cannot execute no-such-program-hostctl: not found on PATH"), "\(reason)")
