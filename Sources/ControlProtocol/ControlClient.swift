@@ -51,7 +51,7 @@ public struct ControlClient: Sendable {
     private func connect() throws(ControlUnavailable) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .notRunning }
-        var address = ControlWire.address(path)
+        var address = SocketAddress.unix(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))

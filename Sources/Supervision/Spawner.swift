@@ -86,10 +86,9 @@ public struct SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, not the process, so spawning from
 /// the Swift concurrency pool would kill keepers whenever the pool retires a thread (SWIFT-NOTES.md).
 public final class Spawner: @unchecked Sendable {
-    // Invariant: `queue` and `stopped` are only touched with `condition` locked.
+    // Invariant: `queue` is only touched with `condition` locked.
     private let condition = NSCondition()
     private var queue: [(SpawnRequest, @Sendable (Result<SpawnedProcess, SpawnError>) -> Void)] = []
-    private var stopped = false
     private var thread: Thread?
 
     /// Starts the spawning thread.
@@ -112,26 +111,11 @@ public final class Spawner: @unchecked Sendable {
         return try result.get()
     }
 
-    /// Stops the thread after the queued spawns.
-    ///
-    /// Keepers spawned from it then get their parent-death signal only when the process exits,
-    /// since the thread is kept parked, not ended.
-    public func shutdown() {
-        condition.lock()
-        stopped = true
-        condition.signal()
-        condition.unlock()
-    }
-
     private func loop() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopped { condition.wait() }
-            if queue.isEmpty && stopped {
-                condition.unlock()
-                // Park instead of returning: the thread's exit would fire every keeper's parent-death signal.
-                while true { sleep(3600) }
-            }
+            // The thread never ends: its exit would fire every keeper's parent-death signal.
+            while queue.isEmpty { condition.wait() }
             let (request, reply) = queue.removeFirst()
             condition.unlock()
             reply(Self.run(request))
