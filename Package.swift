@@ -56,6 +56,11 @@ let package = Package(
         ),
         .target(name: "CHostSupport"),
         .target(
+            name: "FrontProxy",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ControlProtocol",
             dependencies: ["HostSupport"],
             swiftSettings: swiftSettings
@@ -84,6 +89,11 @@ let package = Package(
         .testTarget(
             name: "SupervisionTests",
             dependencies: ["Supervision", "CHostSupport", "HostSupport", "hostctl-fixture-worker"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FrontProxyTests",
+            dependencies: ["FrontProxy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,73 @@
+/// How a message body is delimited.
+public enum BodyFraming: Sendable, Equatable {
+    /// No body.
+    case none
+    /// Exactly this many bytes.
+    case length(Int64)
+    /// `Transfer-Encoding: chunked`.
+    case chunked
+    /// Until the connection closes (responses only).
+    case untilClose
+}
+
+/// The HTTP version of a message: 1.0 or 1.1, the only ones hostctl speaks.
+public enum HTTPVersion: Sendable, Equatable {
+    case http10, http11
+}
+
+/// A request head, parsed once and strictly, with what the proxy needs to route and frame it.
+public struct RequestHead: Sendable, Equatable {
+    /// The method, as sent (case-sensitive).
+    public var method: String
+    /// The request target in origin form: `/path?query` (an absolute-form target is reduced to this).
+    public var target: String
+    /// The version.
+    public var version: HTTPVersion
+    /// The header fields in order, names as sent.
+    public var headers: [(name: String, value: String)]
+    /// The Host: from the Host header, or the authority of an absolute-form target; lower-cased, port removed.
+    public var host: String
+    /// The Host header's value as sent (with any port).
+    public var hostHeader: String
+    /// How the body is delimited.
+    public var framing: BodyFraming
+    /// Whether the client wants the connection kept open after this exchange.
+    public var keepAlive: Bool
+    /// The protocol asked for with `Upgrade` (and `Connection: upgrade`), if any.
+    public var upgrade: String?
+    /// Whether the client sent `Expect: 100-continue`.
+    public var expectsContinue: Bool
+    /// How many bytes the head took, the final CRLF included.
+    public var length: Int
+
+    /// The path part of the target, without the query.
+    public var path: Substring {
+        target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
+    }
+
+    /// The query part with its `?`, or empty.
+    public var query: Substring {
+        target.firstIndex(of: "?").map { target[$0...] } ?? ""
+    }
+
+    public static func == (lhs: RequestHead, rhs: RequestHead) -> Bool {
+        lhs.method == rhs.method && lhs.target == rhs.target && lhs.version == rhs.version
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0.name == $1.name && $0.value == $1.value })
+            && lhs.host == rhs.host && lhs.framing == rhs.framing && lhs.keepAlive == rhs.keepAlive
+            && lhs.upgrade == rhs.upgrade && lhs.expectsContinue == rhs.expectsContinue && lhs.length == rhs.length
+    }
+}
+
+/// Why a request is refused before it reaches any worker: the status to answer and a short reason.
+public struct RequestRejection: Error, Sendable, Equatable {
+    /// 400, 413, 414, 431, 501 …
+    public var status: Int
+    /// For the plain-text body and the daemon's log.
+    public var reason: String
+
+    /// Creates a rejection.
+    public init(_ status: Int, _ reason: String) {
+        self.status = status
+        self.reason = reason
+    }
+}
