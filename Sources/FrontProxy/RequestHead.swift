@@ -60,7 +60,7 @@ public struct RequestHead: Sendable, Equatable {
 
 /// Why a request is refused before it reaches any worker: the status to answer and a short reason.
 public struct RequestRejection: Error, Sendable, Equatable {
-    /// 400, 413, 414, 431, 501 …
+    /// The status to answer: 400, 413, 414, 431 or 501.
     public var status: Int
     /// For the plain-text body and the daemon's log.
     public var reason: String

@@ -227,7 +227,6 @@ public struct RequestHeadParser: Sendable {
     // MARK: Bytes
 
     /// The index of the first CR LF at or after `from`, looking at most `limit` bytes; nil when absent.
-    /// A CR not followed by LF is allowed here only at the end of the data (it may be completed later).
     static func find(crlfIn bytes: UnsafeRawBufferPointer, from: Int, limit: Int) -> Int? {
         let end = min(bytes.count, from + max(limit, 0))
         var index = from
