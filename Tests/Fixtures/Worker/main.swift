@@ -11,6 +11,7 @@
 //   --never-listen       never listen (stays up)
 //   --grandchild         start a grandchild (`sleep 3600`) in the same process group; prints `grandchild <pid>`
 //   --spew N             write N numbered lines to stdout and N to stderr, then go on
+//   --echo               answer with the request line, headers and body size too
 //   --print-env A,B,...  print `env A=value` (or `A=<unset>`) for each variable, and `args …` with its arguments
 import Foundation
 
@@ -40,6 +41,7 @@ let ignoreTerm = flag("--ignore-term")
 let neverListen = flag("--never-listen")
 let grandchild = flag("--grandchild")
 let exitNow = flag("--exit-now")
+let echo = flag("--echo")
 var printEnv: [String] = []
 if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
     printEnv = arguments[index + 1].split(separator: ",").map(String.init)
@@ -124,24 +126,89 @@ func listener() -> Int32 {
 }
 
 let server = listener()
+let requestCount = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+requestCount.initialize(to: 0)
+let countLock = NSLock()
+
+/// Reads one request (head and body by its framing) from `client`; nil at end of file.
+func readRequest(_ client: Int32, _ received: inout [UInt8]) -> (head: String, body: [UInt8])? {
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    func fill() -> Bool {
+        let count = read(client, &buffer, buffer.count)
+        if count <= 0 { return false }
+        received += buffer[0..<count]
+        return true
+    }
+    while received.firstRange(of: Array("\r\n\r\n".utf8)) == nil { if !fill() { return nil } }
+    guard let end = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+    let head = String(decoding: received[..<end.lowerBound], as: UTF8.self)
+    received.removeSubrange(0..<end.upperBound)
+    let lower = head.lowercased()
+    var body: [UInt8] = []
+    if let range = lower.range(of: "\r\ncontent-length:") {
+        let digits = lower[range.upperBound...].prefix { !$0.isNewline }.trimmingCharacters(in: .whitespaces)
+        let length = Int(digits) ?? 0
+        while received.count < length { if !fill() { return nil } }
+        body = Array(received[..<length])
+        received.removeSubrange(0..<length)
+    } else if lower.contains("\r\ntransfer-encoding: chunked") {
+        // Decode chunks: size line, data, CRLF; ends with a zero chunk and an empty line.
+        while true {
+            while received.firstRange(of: Array("\r\n".utf8)) == nil { if !fill() { return nil } }
+            guard let lineEnd = received.firstRange(of: Array("\r\n".utf8)) else { return nil }
+            let sizeText =
+                String(decoding: received[..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            let size = Int(sizeText, radix: 16) ?? 0
+            received.removeSubrange(0..<lineEnd.upperBound)
+            if size == 0 {
+                while received.firstRange(of: Array("\r\n".utf8)) == nil { if !fill() { return nil } }
+                if let end = received.firstRange(of: Array("\r\n".utf8)) { received.removeSubrange(0..<end.upperBound) }
+                break
+            }
+            while received.count < size + 2 { if !fill() { return nil } }
+            body += received[..<size]
+            received.removeSubrange(0..<(size + 2))
+        }
+    }
+    return (head, body)
+}
+
 while true {
     let client = accept(server, nil, nil)
     if client < 0 { continue }
     Thread.detachNewThread {
-        var buffer = [UInt8](repeating: 0, count: 65536)
         var received = [UInt8]()
-        while true {
-            let count = read(client, &buffer, buffer.count)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-            while let end = received.firstRange(of: Array("\r\n\r\n".utf8)) {
-                received.removeSubrange(0..<end.upperBound)
-                let body = "\(app) \(slot) \(getpid())\n"
-                let response =
-                    "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\nContent-Type: text/plain\r\n\r\n\(body)"
-                _ = response.withCString { write(client, $0, strlen($0)) }
+        defer { close(client) }
+        while let (head, body) = readRequest(client, &received) {
+            let requestLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
+            if head.lowercased().contains("\r\nupgrade:") {
+                // Switch protocols and echo every byte back until the client closes.
+                let answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n"
+                _ = answer.withCString { write(client, $0, strlen($0)) }
+                if !received.isEmpty { _ = received.withUnsafeBytes { write(client, $0.baseAddress, $0.count) } }
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = read(client, &buffer, buffer.count)
+                    if count <= 0 { return }
+                    _ = buffer.withUnsafeBytes { write(client, $0.baseAddress, count) }
+                }
             }
+            countLock.lock()
+            requestCount.pointee += 1
+            let count = requestCount.pointee
+            countLock.unlock()
+            var text = "\(app) \(slot) \(getpid())\n"
+            if echo {
+                text += "count \(count)\n"
+                text += requestLine + "\n"
+                for line in head.split(separator: "\r\n").dropFirst() { text += line + "\n" }
+                text += "body \(body.count) \(String(decoding: body.prefix(64), as: UTF8.self))\n"
+            }
+            let isHead = requestLine.hasPrefix("HEAD ")
+            let response =
+                "HTTP/1.1 200 OK\r\nContent-Length: \(text.utf8.count)\r\nContent-Type: text/plain\r\n\r\n"
+                + (isHead ? "" : text)
+            _ = response.withCString { write(client, $0, strlen($0)) }
         }
-        close(client)
     }
 }

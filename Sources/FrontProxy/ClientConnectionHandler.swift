@@ -1,0 +1,458 @@
+import NIOCore
+
+/// The client's side of the proxy.
+///
+/// Parses each request head strictly, routes it, picks a ready
+/// worker, forwards the head and relays the body bytes by their framing, then relays the response.
+/// Pipelined requests are answered in order: the next head is parsed only after the response to the
+/// previous one ended. Reads are requested by hand (auto-read is off), so a slow worker or client
+/// slows the other side down instead of filling memory.
+final class ClientConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase {
+        /// Reading or parsing a request head.
+        case head
+        /// Waiting for a worker (the app is starting, or every worker is at its limit).
+        case waiting
+        /// Connecting to the worker.
+        case connecting
+        /// Relaying the request body.
+        case body
+        /// The request went out; relaying the response.
+        case response
+        /// After 101: bytes both ways.
+        case upgraded
+        /// Closing.
+        case closed
+    }
+
+    struct Exchange {
+        var head: RequestHead
+        var target: String
+        var prefix: String
+        var worker: EndpointTable.Worker
+        var upstream: (any Channel)?
+        var upstreamHandler: UpstreamHandler?
+        var remaining: Int64 = 0
+        var framer: ChunkedFramer?
+        var bodyBytes: Int64 = 0
+        var released = false
+    }
+
+    private let state: ProxyState
+    private let pool: UpstreamPool
+    private var context: ChannelHandlerContext?
+    private var pending: ByteBuffer?
+    private var phase = Phase.head
+    private var exchange: Exchange?
+    private var timer: Scheduled<Void>?
+    private var clientAddress = "unknown"
+    private var trusted = false
+    private var requestsServed = 0
+
+    init(state: ProxyState, pool: UpstreamPool) {
+        self.state = state
+        self.pool = pool
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let remote = context.channel.remoteAddress {
+            clientAddress = remote.ipAddress ?? "unix"
+        }
+        trusted = state.settings.trustedProxies.contains(clientAddress)
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    private var started = false
+
+    /// Auto-read is off: the first read is asked for once the connection is active.
+    private func start(_ context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        arm(state.settings.headerTimeout, status: 408)
+        context.read()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        if pending == nil {
+            pending = buffer
+        } else {
+            pending?.writeBuffer(&buffer)
+        }
+        process()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstream?.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Backpressure: stop reading the worker while the client cannot take more.
+        exchange?.upstream?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closed
+        cancelTimer()
+        state.connectionClosed()
+        if var current = exchange {
+            releaseWorker(&current)
+            // A half-done exchange leaves the worker connection in an unknown state: never reuse it.
+            current.upstreamHandler?.client = nil
+            current.upstream?.close(promise: nil)
+            exchange = nil
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Requests
+
+    private func process() {
+        guard let context else { return }
+        switch phase {
+        case .head:
+            guard var buffer = pending, buffer.readableBytes > 0 else {
+                context.read()
+                return
+            }
+            let result = buffer.withUnsafeReadableBytes { state.parser.parse($0) }
+            switch result {
+            case .incomplete:
+                context.read()
+            case .rejected(let rejection):
+                respond(rejection.status, rejection.reason, close: true)
+            case .head(let head):
+                buffer.moveReaderIndex(forwardBy: head.length)
+                pending = buffer
+                cancelTimer()
+                route(head)
+            }
+        case .body:
+            forwardBody()
+        case .upgraded:
+            if var buffer = pending, buffer.readableBytes > 0, let upstream = exchange?.upstream {
+                pending = nil
+                upstream.writeAndFlush(buffer.readSlice(length: buffer.readableBytes) ?? buffer, promise: nil)
+            }
+            if exchange?.upstream?.isWritable ?? false { context.read() }
+        case .waiting, .connecting, .response, .closed:
+            break
+        }
+    }
+
+    private func route(_ head: RequestHead) {
+        let table = state.snapshot
+        switch table.router.route(host: head.host, path: head.path, query: head.query) {
+        case .notFound:
+            respond(404, "no app is routed at \(head.path)", close: head.framing != .none || !head.keepAlive)
+        case .redirect(let location):
+            respond(
+                301, "moved to \(location)", close: head.framing != .none || !head.keepAlive,
+                extra: [("Location", location)])
+        case .forward(let name, let target, let prefix):
+            guard let app = table.apps[name] else {
+                respond(404, "no app is routed at \(head.path)", close: true)
+                return
+            }
+            if state.settings.maxBody > 0, case .length(let length) = head.framing, length > state.settings.maxBody {
+                respond(413, "the request body is larger than \(state.settings.maxBody) bytes", close: true)
+                return
+            }
+            dispatch(
+                head, app: app, target: target, prefix: prefix,
+                deadline: .now() + .nanoseconds(Int64(app.readyTimeout.components.seconds) * 1_000_000_000))
+        }
+    }
+
+    /// Picks a worker now, or waits (bounded by the app's ready timeout) while the app is starting
+    /// or every worker is at its concurrency limit.
+    private func dispatch(
+        _ head: RequestHead, app: EndpointTable.App, target: String, prefix: String, deadline: NIODeadline
+    ) {
+        guard let context else { return }
+        if app.availability == .unavailable {
+            respond(503, "\(app.route.app) is not running", close: head.framing != .none || !head.keepAlive)
+            return
+        }
+        guard let worker = state.pick(app) else {
+            guard NIODeadline.now() < deadline else {
+                respond(503, "\(app.route.app) has no ready worker", close: true, extra: [("Retry-After", "5")])
+                return
+            }
+            phase = .waiting
+            let name = app.route.app
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) { [self] in
+                guard phase == .waiting else { return }
+                guard let current = state.snapshot.apps[name] else {
+                    respond(503, "\(name) is not running", close: true)
+                    return
+                }
+                dispatch(head, app: current, target: target, prefix: prefix, deadline: deadline)
+            }
+            return
+        }
+        phase = .connecting
+        exchange = Exchange(head: head, target: target, prefix: prefix, worker: worker)
+        pool.acquire(worker.endpoint).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let connection):
+                attach(connection.channel)
+            case .failure:
+                guard var current = exchange else { return }
+                releaseWorker(&current)
+                exchange = nil
+                respond(502, "cannot reach a worker of \(app.route.app)", close: true)
+            }
+        }
+    }
+
+    private func attach(_ upstream: any Channel) {
+        guard phase == .connecting, var current = exchange, let context else {
+            upstream.close(promise: nil)
+            return
+        }
+        guard let handler = try? upstream.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
+            upstream.close(promise: nil)
+            return
+        }
+        handler.pool = pool
+        handler.begin(client: self, method: current.head.method, upgrade: current.head.upgrade != nil)
+        current.upstream = upstream
+        current.upstreamHandler = handler
+        var head = upstream.allocator.buffer(capacity: current.head.length + 256)
+        HeadWriter.forwarded(
+            current.head, target: current.target, prefix: current.prefix, clientAddress: clientAddress,
+            trusted: trusted,
+            into: &head)
+        upstream.write(head, promise: nil)
+        switch current.head.framing {
+        case .length(let length):
+            current.remaining = length
+            exchange = current
+            phase = .body
+            forwardBody()
+        case .chunked:
+            current.framer = ChunkedFramer()
+            exchange = current
+            phase = .body
+            forwardBody()
+        case .none, .untilClose:
+            exchange = current
+            requestSent()
+        }
+        _ = context
+    }
+
+    /// Relays the request body bytes already read, by the request's framing.
+    private func forwardBody() {
+        guard let context, var current = exchange, let upstream = current.upstream else { return }
+        guard var buffer = pending, buffer.readableBytes > 0 else {
+            if upstream.isWritable { context.read() }
+            return
+        }
+        var finished = false
+        if var framer = current.framer {
+            let result = buffer.withUnsafeReadableBytes { framer.consume($0) }
+            current.framer = framer
+            switch result {
+            case .needMore:
+                current.bodyBytes += Int64(buffer.readableBytes)
+                upstream.write(buffer.readSlice(length: buffer.readableBytes) ?? buffer, promise: nil)
+            case .done(let consumed):
+                current.bodyBytes += Int64(consumed)
+                if let slice = buffer.readSlice(length: consumed) { upstream.write(slice, promise: nil) }
+                finished = true
+            case .invalid(let reason):
+                exchange = current
+                abandon(status: 400, reason: reason)
+                return
+            }
+        } else {
+            let take = Int(min(Int64(buffer.readableBytes), current.remaining))
+            if let slice = buffer.readSlice(length: take) { upstream.write(slice, promise: nil) }
+            current.remaining -= Int64(take)
+            current.bodyBytes += Int64(take)
+            finished = current.remaining == 0
+        }
+        pending = buffer
+        exchange = current
+        if state.settings.maxBody > 0 && current.bodyBytes > state.settings.maxBody + 64 {
+            abandon(status: 413, reason: "the request body is larger than \(state.settings.maxBody) bytes")
+            return
+        }
+        if finished {
+            requestSent()
+        } else if upstream.isWritable {
+            context.read()
+        }
+    }
+
+    /// The whole request is out: wait for the response (bounded by the response timeout).
+    private func requestSent() {
+        guard let upstream = exchange?.upstream else { return }
+        phase = .response
+        upstream.flush()
+        arm(state.settings.responseTimeout, status: 504)
+    }
+
+    // MARK: Events from the worker side
+
+    /// Response bytes, relayed untouched.
+    func relayFromUpstream(_ buffer: ByteBuffer) {
+        guard let context, phase != .closed else { return }
+        if phase == .response || phase == .body { cancelTimer() }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func flushToClient() {
+        context?.flush()
+    }
+
+    /// The response ended: hand the worker connection back, then go on with the next request.
+    func responseFinished(reuseUpstream: Bool, closeClient: Bool) {
+        guard let context, var current = exchange else { return }
+        releaseWorker(&current)
+        exchange = nil
+        // A response that ends before the request body was fully sent leaves the connection unusable.
+        let clean = phase == .response
+        if let upstream = current.upstream {
+            if reuseUpstream && clean {
+                current.upstreamHandler?.client = nil
+                pool.release(upstream, endpoint: current.worker.endpoint)
+            } else {
+                upstream.close(promise: nil)
+            }
+        }
+        requestsServed += 1
+        if closeClient || !current.head.keepAlive || !clean {
+            phase = .closed
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
+                .whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        context.flush()
+        phase = .head
+        arm(state.settings.idleTimeout, status: 0)
+        process()
+    }
+
+    /// The worker failed: 502 when nothing of the response was sent yet, else the client is cut off.
+    func upstreamFailed(reason: String, responseStarted: Bool) {
+        guard var current = exchange else { return }
+        releaseWorker(&current)
+        current.upstream?.close(promise: nil)
+        exchange = nil
+        if responseStarted {
+            phase = .closed
+            context?.flush()
+            context?.close(promise: nil)
+        } else {
+            respond(502, reason, close: true)
+        }
+    }
+
+    /// 101 Switching Protocols: from now on bytes flow both ways untouched.
+    func upgraded() {
+        guard var current = exchange else { return }
+        cancelTimer()
+        // A held upgraded connection does not count against the worker's request limit.
+        releaseWorker(&current)
+        exchange = current
+        phase = .upgraded
+        process()
+    }
+
+    func upstreamClosedAfterUpgrade() {
+        phase = .closed
+        exchange = nil
+        context?.flush()
+        context?.close(promise: nil)
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        guard writable, let context else { return }
+        if phase == .body || phase == .upgraded { context.read() }
+    }
+
+    // MARK: Helpers
+
+    private func releaseWorker(_ current: inout Exchange) {
+        guard !current.released else { return }
+        current.released = true
+        state.release(current.worker.endpoint)
+    }
+
+    /// Ends an exchange whose request went wrong after its head was forwarded.
+    private func abandon(status: Int, reason: String) {
+        guard var current = exchange else { return }
+        releaseWorker(&current)
+        current.upstreamHandler?.client = nil
+        current.upstream?.close(promise: nil)
+        exchange = nil
+        respond(status, reason, close: true)
+    }
+
+    /// hostctl's own answer; with `close`, the connection closes after it.
+    private func respond(_ status: Int, _ body: String, close: Bool, extra: [(String, String)] = []) {
+        guard let context else { return }
+        cancelTimer()
+        let text = HeadWriter.plain(status, body, close: close, extra: extra)
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        if close {
+            phase = .closed
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            phase = .head
+            arm(state.settings.idleTimeout, status: 0)
+            process()
+        }
+    }
+
+    /// Arms the one timer of the connection: header (408), response (504) or idle (close, status 0).
+    private func arm(_ amount: TimeAmount, status: Int) {
+        cancelTimer()
+        guard let context else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount) { [self] in
+            timer = nil
+            switch (status, phase) {
+            case (0, .head) where (pending?.readableBytes ?? 0) == 0:
+                context.close(promise: nil)
+            case (0, .head), (408, .head):
+                respond(408, "the request head did not arrive in time", close: true)
+            case (504, _):
+                if let upstream = exchange?.upstream {
+                    exchange?.upstreamHandler?.client = nil
+                    upstream.close(promise: nil)
+                }
+                if var current = exchange { releaseWorker(&current) }
+                exchange = nil
+                respond(504, "the worker did not answer in time", close: true)
+            default:
+                break
+            }
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+}

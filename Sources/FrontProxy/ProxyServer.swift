@@ -1,0 +1,124 @@
+public import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The front listener.
+///
+/// One or more bound sockets, an event loop per thread, and the endpoint table
+/// the daemon pushes. Every connection's work stays on its event loop.
+public final class ProxyServer: Sendable {
+    /// Why a listener could not be bound.
+    public struct BindError: Error, Sendable, CustomStringConvertible {
+        /// The address that failed.
+        public var address: String
+        /// What the system said.
+        public var reason: String
+        /// `cannot listen on 127.0.0.1:80: address already in use`.
+        public var description: String { "cannot listen on \(address): \(reason)" }
+    }
+
+    private let group: MultiThreadedEventLoopGroup
+    private let state: ProxyState
+    private let pools: [ObjectIdentifier: LoopConfined<UpstreamPool>]
+    private let listeners = Mutex<[any Channel]>([])
+
+    /// A proxy with `threads` event loops (0: one per CPU).
+    public init(settings: ProxySettings, threads: Int) {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads > 0 ? threads : System.coreCount)
+        state = ProxyState(settings: settings)
+        var pools: [ObjectIdentifier: LoopConfined<UpstreamPool>] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = LoopConfined(UpstreamPool(loop: loop))
+        }
+        self.pools = pools
+    }
+
+    /// Replaces the table every new request reads; idle connections to workers that left are closed.
+    public func update(_ table: EndpointTable) {
+        state.update(table)
+        let endpoints = Set(table.apps.values.flatMap { $0.workers.map(\.endpoint) })
+        for loop in group.makeIterator() {
+            guard let pool = pools[ObjectIdentifier(loop)] else { continue }
+            loop.execute { pool.value.prune(keeping: endpoints) }
+        }
+    }
+
+    /// Requests in flight to `endpoint` now (for status).
+    public func inFlight(_ endpoint: String) -> Int { state.inFlightCount(endpoint) }
+
+    /// Binds `address` (`HOST:PORT`, `[IPV6]:PORT`; port 0 picks one) and returns the bound address.
+    public func bind(_ address: String) async throws(BindError) -> String {
+        let (host, port) = Self.split(address)
+        let state = self.state
+        let pools = self.pools
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard state.admit() else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    guard let pool = pools[ObjectIdentifier(channel.eventLoop)] else {
+                        state.connectionClosed()
+                        channel.close(promise: nil)
+                        return
+                    }
+                    try channel.pipeline.syncOperations.addHandler(
+                        ClientConnectionHandler(state: state, pool: pool.value))
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: host, port: port).get()
+            listeners.withLock { $0.append(channel) }
+            guard let bound = channel.localAddress, let boundPort = bound.port else { return address }
+            let boundHost = bound.ipAddress ?? host
+            return bound.protocol == .inet6 ? "[\(boundHost)]:\(boundPort)" : "\(boundHost):\(boundPort)"
+        } catch let error as IOError {
+            throw BindError(address: address, reason: Self.describe(error.errnoCode))
+        } catch {
+            throw BindError(address: address, reason: "\(error)")
+        }
+    }
+
+    /// Closes the listeners and stops the event loops.
+    public func shutdown() async {
+        let channels = listeners.withLock { $0 }
+        for channel in channels { try? await channel.close() }
+        try? await group.shutdownGracefully()
+    }
+
+    static func split(_ address: String) -> (String, Int) {
+        if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+            let host = String(address[address.index(after: address.startIndex)..<close])
+            let port = Int(address[address.index(close, offsetBy: 2)...]) ?? 0
+            return (host, port)
+        }
+        let colon = address.lastIndex(of: ":") ?? address.endIndex
+        let port = colon < address.endIndex ? Int(address[address.index(after: colon)...]) ?? 0 : 0
+        return (String(address[..<colon]), port)
+    }
+
+    static func describe(_ code: Int32) -> String {
+        switch code {
+        case 98: return "address already in use"
+        case 13: return "permission denied"
+        case 99: return "cannot assign requested address"
+        default: return "error \(code)"
+        }
+    }
+}
+
+/// A value used only on one event loop (the loop whose identifier keys it), handed across
+/// threads only to be used there.
+struct LoopConfined<Value>: @unchecked Sendable {
+    // Invariant: `value` is only touched on its event loop (ProxyServer keys each pool by its loop,
+    // and child channels and `update`'s `execute` run on that loop).
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,24 @@
+public import NIOCore
+
+/// The front proxy's limits and timeouts (`proxy:` in the global config; DESIGN.md defaults).
+public struct ProxySettings: Sendable {
+    /// The longest request line (414 above).
+    public var maxRequestLine = 8192
+    /// The largest request head (431 above).
+    public var maxHeadSize = 32768
+    /// The largest request body in bytes (413 above); 0 means no limit.
+    public var maxBody: Int64 = 100 << 20
+    /// How long a client may take to send a request head (408 after).
+    public var headerTimeout = TimeAmount.seconds(10)
+    /// How long a worker may take to send the first response byte (504 after).
+    public var responseTimeout = TimeAmount.seconds(60)
+    /// How long an idle keep-alive client connection is kept.
+    public var idleTimeout = TimeAmount.seconds(75)
+    /// The most client connections at once.
+    public var maxConnections = 10000
+    /// Client addresses whose X-Forwarded-Proto, -Host and -Prefix are kept.
+    public var trustedProxies: [String] = []
+
+    /// The defaults of DESIGN.md.
+    public init() {}
+}

@@ -1,0 +1,69 @@
+import NIOCore
+import Synchronization
+
+/// What every connection of the proxy shares: the endpoint table, the in-flight counts that the
+/// balancer reads, and the connection count.
+final class ProxyState: Sendable {
+    let settings: ProxySettings
+    let parser: RequestHeadParser
+    private let table = Mutex(EndpointTable.empty)
+    private let inFlight = Mutex([String: Int]())
+    private let connections = Atomic<Int>(0)
+    private let rotation = Atomic<Int>(0)
+
+    init(settings: ProxySettings) {
+        self.settings = settings
+        parser = RequestHeadParser(maxRequestLine: settings.maxRequestLine, maxHeadSize: settings.maxHeadSize)
+    }
+
+    var snapshot: EndpointTable { table.withLock { $0 } }
+
+    func update(_ new: EndpointTable) {
+        table.withLock { $0 = new }
+    }
+
+    /// The ready worker of `app` with the fewest requests in flight, below its limit; its count goes up by one.
+    func pick(_ app: EndpointTable.App) -> EndpointTable.Worker? {
+        guard !app.workers.isEmpty else { return nil }
+        let start = rotation.wrappingAdd(1, ordering: .relaxed).oldValue
+        return inFlight.withLock { counts in
+            var best: EndpointTable.Worker?
+            var bestCount = Int.max
+            for offset in 0..<app.workers.count {
+                let worker = app.workers[(start &+ offset) % app.workers.count]
+                let count = counts[worker.endpoint, default: 0]
+                if count < worker.maxConcurrent && count < bestCount {
+                    best = worker
+                    bestCount = count
+                }
+            }
+            if let best { counts[best.endpoint, default: 0] += 1 }
+            return best
+        }
+    }
+
+    /// A request to `endpoint` finished.
+    func release(_ endpoint: String) {
+        inFlight.withLock { counts in
+            let value = counts[endpoint, default: 1] - 1
+            counts[endpoint] = value > 0 ? value : nil
+        }
+    }
+
+    /// Requests in flight to `endpoint`.
+    func inFlightCount(_ endpoint: String) -> Int { inFlight.withLock { $0[endpoint, default: 0] } }
+
+    /// Counts a new client connection; false when the limit is reached.
+    func admit() -> Bool {
+        let now = connections.wrappingAdd(1, ordering: .relaxed).newValue
+        if now > settings.maxConnections {
+            connections.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func connectionClosed() {
+        connections.wrappingSubtract(1, ordering: .relaxed)
+    }
+}

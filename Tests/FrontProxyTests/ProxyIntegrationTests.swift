@@ -1,0 +1,318 @@
+import Foundation
+import FrontProxy
+import NIOCore
+import Testing
+
+let fixtureWorker: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("hostctl-fixture-worker").path
+}()
+
+/// Fixture workers on Unix sockets and a proxy in front of them, on 127.0.0.1:<picked port>.
+final class ProxyHarness: @unchecked Sendable {
+    let root: String
+    var workers: [Process] = []
+    var endpoints: [String] = []
+    let proxy: ProxyServer
+    var port = 0
+
+    init(workers count: Int, settings: ProxySettings = ProxySettings()) async throws {
+        var template = Array("/tmp/hcp-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        root = String(cString: made)
+        for index in 1...count {
+            let path = "\(root)/\(index).sock"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: fixtureWorker)
+            process.arguments = ["--echo"]
+            process.environment = ["PORT": path, "HOSTCTL_APP": "dante", "HOSTCTL_WORKER": String(index)]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            workers.append(process)
+            endpoints.append(path)
+        }
+        for path in endpoints {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline && !canConnect(path) { usleep(2000) }
+        }
+        proxy = ProxyServer(settings: settings, threads: 1)
+        let bound = try await proxy.bind("127.0.0.1:0")
+        port = Int(bound.split(separator: ":").last ?? "") ?? 0
+        publish()
+    }
+
+    /// Publishes the table: `dante` at /dante with the workers, `gone` stopped, `root` with none yet.
+    func publish(extra: [EndpointTable.App] = [], readyTimeout: Duration = .seconds(1)) {
+        let workers = endpoints.enumerated().map {
+            EndpointTable.Worker(endpoint: $0.element, slot: $0.offset + 1, generation: 1, maxConcurrent: 1024)
+        }
+        proxy.update(
+            EndpointTable(
+                apps: [
+                    EndpointTable.App(
+                        route: RouteEntry(app: "dante", path: "/dante", hosts: [], stripPrefix: true),
+                        availability: .running,
+                        workers: workers, readyTimeout: readyTimeout),
+                    EndpointTable.App(
+                        route: RouteEntry(app: "gone", path: "/gone", hosts: [], stripPrefix: true),
+                        availability: .unavailable,
+                        workers: [], readyTimeout: readyTimeout),
+                ] + extra))
+    }
+
+    func tearDown() async {
+        await proxy.shutdown()
+        for worker in workers {
+            // SIGKILL: a child of Foundation's Process may start with SIGTERM blocked.
+            kill(worker.processIdentifier, SIGKILL)
+            worker.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Sends `request` on a new connection and returns everything until the server closes (or `until` is true).
+    func send(_ request: String, until: ((String) -> Bool)? = nil) -> String {
+        send(Array(request.utf8), until: until)
+    }
+
+    func send(_ bytes: [UInt8], until: ((String) -> Bool)? = nil) -> String {
+        let fd = connectTCP(port)
+        defer { close(fd) }
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        return readAll(fd, until: until)
+    }
+}
+
+func canConnect(_ path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+    }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
+    } == 0
+}
+
+func connectTCP(_ port: Int) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port)).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    return fd
+}
+
+func readAll(_ fd: Int32, until: ((String) -> Bool)? = nil) -> String {
+    var data = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        if let until, until(String(decoding: data, as: UTF8.self)) { break }
+        let count = read(fd, &buffer, buffer.count)
+        if count <= 0 { break }
+        data += buffer[0..<count]
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// True once `text` holds `count` whole responses with Content-Length bodies.
+func hasResponses(_ count: Int) -> (String) -> Bool {
+    { text in
+        var bytes = Array(text.utf8)[...]
+        let separator = Array("\r\n\r\n".utf8)
+        for _ in 0..<count {
+            guard let end = bytes.firstRange(of: separator) else { return false }
+            let head = String(decoding: bytes[..<end.lowerBound], as: UTF8.self).lowercased()
+            let length =
+                head.range(of: "content-length: ").flatMap { Int(head[$0.upperBound...].prefix { $0.isNumber }) } ?? 0
+            guard bytes.endIndex - end.upperBound >= length else { return false }
+            bytes = bytes[(end.upperBound + length)...]
+        }
+        return true
+    }
+}
+
+@Suite("front proxy with real workers", .serialized)
+struct ProxyIntegrationTests {
+    @Test func routesStripsThePrefix_andSetsForwardedHeaders() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let response = h.send(
+            "GET /dante/x?y=1 HTTP/1.1\r\nHost: Example.com:8080\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
+        )
+        #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(response)")
+        #expect(response.contains("\nGET /x?y=1 HTTP/1.1\n"), "\(response)")
+        #expect(response.contains("\nX-Forwarded-Prefix: /dante\n"))
+        #expect(response.contains("\nX-Forwarded-For: 10.0.0.9, 127.0.0.1\n"))
+        #expect(response.contains("\nX-Forwarded-Proto: http\n"), "a client's X-Forwarded-Proto is replaced")
+        #expect(response.contains("\nX-Forwarded-Host: Example.com:8080\n"))
+        #expect(!response.contains("X-Forwarded-Proto: https"))
+        await h.tearDown()
+    }
+
+    @Test func hopByHopHeaders_areStripped() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let response = h.send(
+            "GET /dante/ HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: x\r\nUpgrade: h2c\r\nX-Kept: yes\r\n\r\n"
+        )
+        #expect(response.contains("X-Kept: yes"), "\(response)")
+        for stripped in ["X-Secret", "Keep-Alive", "TE:", "Proxy-Authorization", "Upgrade"] {
+            #expect(!response.contains(stripped), "\(stripped) reached the worker: \(response)")
+        }
+        await h.tearDown()
+    }
+
+    @Test func redirectNotFoundAndUnavailable_areHostctlsOwnAnswers() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let redirect = h.send("GET /dante?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(redirect.hasPrefix("HTTP/1.1 301 Moved Permanently\r\n"), "\(redirect)")
+        #expect(redirect.contains("\r\nLocation: /dante/?q=1\r\n"))
+        let missing = h.send("GET /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(missing.hasPrefix("HTTP/1.1 404 Not Found\r\n"), "\(missing)")
+        let gone = h.send("GET /gone/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(gone.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "\(gone)")
+        await h.tearDown()
+    }
+
+    @Test func bodies_withContentLengthAndChunked_reachTheWorker() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let plain = h.send(
+            "POST /dante/up HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world")
+        #expect(plain.contains("body 11 hello world"), "\(plain)")
+        let chunked = h.send(
+            "POST /dante/up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        )
+        #expect(chunked.contains("body 11 hello world"), "\(chunked)")
+        let big = String(repeating: "x", count: 1 << 20)
+        let large = h.send(
+            "POST /dante/up HTTP/1.1\r\nHost: a\r\nContent-Length: \(big.utf8.count)\r\nConnection: close\r\n\r\n" + big
+        )
+        #expect(large.contains("body \(1 << 20) "), "\(large.prefix(300))")
+        await h.tearDown()
+    }
+
+    @Test func keepAliveAndPipelining_answerInOrderOnOneConnection() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let two = h.send(
+            "GET /dante/one HTTP/1.1\r\nHost: a\r\n\r\nGET /dante/two HTTP/1.1\r\nHost: a\r\n\r\n",
+            until: hasResponses(2))
+        let first = two.range(of: "GET /one HTTP/1.1")
+        let second = two.range(of: "GET /two HTTP/1.1")
+        #expect(first != nil && second != nil, "\(two)")
+        if let first, let second { #expect(first.lowerBound < second.lowerBound) }
+        await h.tearDown()
+    }
+
+    @Test func upgrade_gluesBothConnections() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let fd = connectTCP(h.port)
+        defer { close(fd) }
+        let request = "GET /dante/ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        let head = readAll(fd) { $0.contains("\r\n\r\n") }
+        #expect(head.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"), "\(head)")
+        let payload = "ping \u{0}\u{1}\u{2} binary-safe\n"
+        _ = Array(payload.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let echoed = readAll(fd) { $0.utf8.count >= payload.utf8.count }
+        #expect(echoed == payload)
+        await h.tearDown()
+    }
+
+    @Test func leastInFlight_spreadsRequestsOverWorkers() async throws {
+        let h = try await ProxyHarness(workers: 2)
+        var pids: Set<Substring> = []
+        for _ in 0..<10 {
+            let response = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            if let body = response.components(separatedBy: "\r\n\r\n").dropFirst().first {
+                pids.insert(body.split(separator: "\n").first?.split(separator: " ").last ?? "")
+            }
+        }
+        #expect(pids.count == 2, "\(pids)")
+        await h.tearDown()
+    }
+
+    @Test func hostileRequests_areRefused_andNeverReachTheWorker() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        func count() -> Int {
+            let response = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            return Int(response.split(separator: "\n").first { $0.hasPrefix("count ") }?.dropFirst(6) ?? "") ?? -1
+        }
+        var before = count()
+        for hostile in HostileRequest.all {
+            // Route the hostile request at the app, so that only strictness keeps it from the worker.
+            let text = hostile.request.replacingOccurrences(of: " / HTTP", with: " /dante/ HTTP")
+            let response = h.send(text)
+            #expect(response.hasPrefix("HTTP/1.1 \(hostile.status) "), "\(hostile.name): \(response.prefix(80))")
+            let after = count()
+            let leaked = hostile.request.hasPrefix("POST") && hostile.name.hasPrefix("chunk") ? 1 : 0
+            #expect(after - before - 1 <= leaked, "\(hostile.name) reached the worker")
+            before = after
+        }
+        await h.tearDown()
+    }
+
+    @Test func limitsAndTimeouts() async throws {
+        var settings = ProxySettings()
+        settings.maxBody = 100
+        settings.headerTimeout = .milliseconds(200)
+        let h = try await ProxyHarness(workers: 1, settings: settings)
+        let tooLarge = h.send("POST /dante/ HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n")
+        #expect(tooLarge.hasPrefix("HTTP/1.1 413 "), "\(tooLarge)")
+        let slow = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n")
+        #expect(slow.hasPrefix("HTTP/1.1 408 "), "\(slow)")
+        await h.tearDown()
+    }
+
+    @Test func appStarting_holdsTheRequestUntilAWorkerIsReady_orAnswers503() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let waiting = EndpointTable.App(
+            route: RouteEntry(app: "late", path: "/late", hosts: [], stripPrefix: true), availability: .starting,
+            workers: [],
+            readyTimeout: .milliseconds(300))
+        h.publish(extra: [waiting])
+        let timedOut = h.send("GET /late/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(timedOut.hasPrefix("HTTP/1.1 503 "), "\(timedOut)")
+        #expect(timedOut.contains("\r\nRetry-After: "))
+        let patient = EndpointTable.App(
+            route: RouteEntry(app: "late", path: "/late", hosts: [], stripPrefix: true), availability: .starting,
+            workers: [],
+            readyTimeout: .seconds(10))
+        h.publish(extra: [patient])
+        let endpoint = h.endpoints[0]
+        Task {
+            try await Task.sleep(for: .milliseconds(100))
+            let ready = EndpointTable.App(
+                route: RouteEntry(app: "late", path: "/late", hosts: [], stripPrefix: true), availability: .running,
+                workers: [EndpointTable.Worker(endpoint: endpoint, slot: 1, generation: 1, maxConcurrent: 8)],
+                readyTimeout: .seconds(10))
+            h.publish(extra: [ready])
+        }
+        let served = h.send("GET /late/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(served.hasPrefix("HTTP/1.1 200 OK"), "\(served)")
+        await h.tearDown()
+    }
+
+    @Test func unreachableWorker_gives502() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let dead = EndpointTable.App(
+            route: RouteEntry(app: "dead", path: "/dead", hosts: [], stripPrefix: true), availability: .running,
+            workers: [
+                EndpointTable.Worker(endpoint: h.root + "/nobody.sock", slot: 1, generation: 1, maxConcurrent: 8)
+            ],
+            readyTimeout: .seconds(1))
+        h.publish(extra: [dead])
+        let response = h.send("GET /dead/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 502 "), "\(response)")
+        await h.tearDown()
+    }
+}
