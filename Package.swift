@@ -71,7 +71,9 @@ let package = Package(
         ),
         .target(
             name: "HostDaemon",
-            dependencies: ["ControlProtocol", "HostConfig", "HostSupport", "Supervision", "CHostSupport"],
+            dependencies: [
+                "ControlProtocol", "FrontProxy", "HostConfig", "HostSupport", "Supervision", "CHostSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

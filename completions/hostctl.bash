@@ -364,12 +364,15 @@ _hostctl_shutdown() {
 _hostctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
-    repeating_options=()
+    repeating_options=(--listen)
     non_repeating_options=(--home)
     __hostctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
+    '--listen')
+        return
+        ;;
     '--home')
         return
         ;;

@@ -43,7 +43,7 @@ function __hostctl_parse_tokens -S
         case 'shutdown'
             __hostctl_parse_subcommand 0 'home=' 'version' 'h/help'
         case 'serve'
-            __hostctl_parse_subcommand 0 'home=' 'version' 'h/help'
+            __hostctl_parse_subcommand 0 'listen=+' 'home=' 'version' 'h/help'
         case 'help'
             __hostctl_parse_subcommand -r 1 'version'
         end
@@ -159,6 +159,7 @@ complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_option
 complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl shutdown" home' -l 'home' -d 'The hostctl home: config, state, logs and runtime sockets (default: HOSTCTL_HOME, else the system or XDG directories).' -rfka ''
 complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl shutdown" version' -l 'version' -d 'Show the version.'
 complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl shutdown" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl serve"' -l 'listen' -d 'The front listener\'s address, ADDR:PORT or [IPV6]:PORT (port 0 picks one); repeat for more. Default: HOSTCTL_LISTEN, else listen: in hostctl.yml, else 127.0.0.1:8080.' -rfka ''
 complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl serve" home' -l 'home' -d 'The hostctl home: config, state, logs and runtime sockets (default: HOSTCTL_HOME, else the system or XDG directories).' -rfka ''
 complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl serve" version' -l 'version' -d 'Show the version.'
 complete -c 'hostctl' -n '__hostctl_should_offer_completions_for_flags_or_options "hostctl serve" h help' -s 'h' -l 'help' -d 'Show help information.'

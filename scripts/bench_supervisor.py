@@ -28,7 +28,8 @@ def connect_until(path, deadline):
 
 
 def hostctl(home, *args, check=True):
-    return subprocess.run([HOSTCTL, *args, "--home", home], check=check, capture_output=True, text=True)
+    env = dict(os.environ, HOSTCTL_LISTEN="127.0.0.1:0")
+    return subprocess.run([HOSTCTL, *args, "--home", home], check=check, capture_output=True, text=True, env=env)
 
 
 def status(home, app=None):

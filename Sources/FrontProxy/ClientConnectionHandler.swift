@@ -30,9 +30,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     struct Exchange {
         var head: RequestHead
+        var app: String
         var target: String
         var prefix: String
         var worker: EndpointTable.Worker
+        var reused = false
+        var attempts = 1
+        var failed: Set<String> = []
         var upstream: (any Channel)?
         var upstreamHandler: UpstreamHandler?
         var remaining: Int64 = 0
@@ -205,19 +209,50 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             }
             return
         }
+        exchange = Exchange(head: head, app: app.route.app, target: target, prefix: prefix, worker: worker)
+        connect()
+    }
+
+    /// Gets a connection to the exchange's worker; one that cannot be reached is retried once on another.
+    private func connect() {
+        guard let current = exchange else { return }
         phase = .connecting
-        exchange = Exchange(head: head, target: target, prefix: prefix, worker: worker)
-        pool.acquire(worker.endpoint).assumeIsolated().whenComplete { [self] result in
+        pool.acquire(current.worker.endpoint).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let connection):
+                exchange?.reused = connection.reused
                 attach(connection.channel)
             case .failure:
-                guard var current = exchange else { return }
-                releaseWorker(&current)
-                exchange = nil
-                respond(502, "cannot reach a worker of \(app.route.app)", close: true)
+                if !retry() {
+                    guard var current = exchange else { return }
+                    releaseWorker(&current)
+                    exchange = nil
+                    respond(502, "cannot reach a worker of \(current.app)", close: true)
+                }
             }
         }
+    }
+
+    /// Moves the exchange to another ready worker, once; false when it cannot be retried.
+    private func retry() -> Bool {
+        guard var current = exchange, current.attempts < 2, phase == .connecting || phase == .response else {
+            return false
+        }
+        releaseWorker(&current)
+        current.failed.insert(current.worker.endpoint)
+        guard let app = state.snapshot.apps[current.app], let next = state.pick(app, excluding: current.failed) else {
+            exchange = current
+            return false
+        }
+        current.worker = next
+        current.released = false
+        current.attempts += 1
+        current.upstream = nil
+        current.upstreamHandler = nil
+        current.reused = false
+        exchange = current
+        connect()
+        return true
     }
 
     private func attach(_ upstream: any Channel) {
@@ -350,9 +385,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         process()
     }
 
-    /// The worker failed: 502 when nothing of the response was sent yet, else the client is cut off.
+    /// The worker failed: retried once on another worker when no response byte came back, the
+    /// request had no body, and the connection was a reused idle one (the worker may have closed it)
+    /// or the method is idempotent; else 502, or the client is cut off once the response began.
     func upstreamFailed(reason: String, responseStarted: Bool) {
         guard var current = exchange else { return }
+        let idempotent = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].contains(current.head.method)
+        if !responseStarted && phase == .response && current.head.framing == .none && (current.reused || idempotent) {
+            current.upstream?.close(promise: nil)
+            exchange = current
+            if retry() { return }
+            current = exchange ?? current
+        }
         releaseWorker(&current)
         current.upstream?.close(promise: nil)
         exchange = nil
@@ -427,10 +471,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     /// Arms the one timer of the connection: header (408), response (504) or idle (close, status 0).
-    private func arm(_ amount: TimeAmount, status: Int) {
+    private func arm(_ duration: Duration, status: Int) {
         cancelTimer()
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount) { [self] in
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(duration)) { [self] in
             timer = nil
             switch (status, phase) {
             case (0, .head) where (pending?.readableBytes ?? 0) == 0:

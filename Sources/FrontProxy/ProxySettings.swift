@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 
 /// The front proxy's limits and timeouts (`proxy:` in the global config; DESIGN.md defaults).
 public struct ProxySettings: Sendable {
@@ -9,11 +9,11 @@ public struct ProxySettings: Sendable {
     /// The largest request body in bytes (413 above); 0 means no limit.
     public var maxBody: Int64 = 100 << 20
     /// How long a client may take to send a request head (408 after).
-    public var headerTimeout = TimeAmount.seconds(10)
+    public var headerTimeout = Duration.seconds(10)
     /// How long a worker may take to send the first response byte (504 after).
-    public var responseTimeout = TimeAmount.seconds(60)
+    public var responseTimeout = Duration.seconds(60)
     /// How long an idle keep-alive client connection is kept.
-    public var idleTimeout = TimeAmount.seconds(75)
+    public var idleTimeout = Duration.seconds(75)
     /// The most client connections at once.
     public var maxConnections = 10000
     /// Client addresses whose X-Forwarded-Proto, -Host and -Prefix are kept.
@@ -21,4 +21,12 @@ public struct ProxySettings: Sendable {
 
     /// The defaults of DESIGN.md.
     public init() {}
+}
+
+extension TimeAmount {
+    /// The same span as a NIO time amount.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
 }

@@ -23,7 +23,7 @@ final class ProxyState: Sendable {
     }
 
     /// The ready worker of `app` with the fewest requests in flight, below its limit; its count goes up by one.
-    func pick(_ app: EndpointTable.App) -> EndpointTable.Worker? {
+    func pick(_ app: EndpointTable.App, excluding excluded: Set<String> = []) -> EndpointTable.Worker? {
         guard !app.workers.isEmpty else { return nil }
         let start = rotation.wrappingAdd(1, ordering: .relaxed).oldValue
         return inFlight.withLock { counts in
@@ -31,6 +31,7 @@ final class ProxyState: Sendable {
             var bestCount = Int.max
             for offset in 0..<app.workers.count {
                 let worker = app.workers[(start &+ offset) % app.workers.count]
+                if excluded.contains(worker.endpoint) { continue }
                 let count = counts[worker.endpoint, default: 0]
                 if count < worker.maxConcurrent && count < bestCount {
                     best = worker

@@ -1,5 +1,6 @@
 import ControlProtocol
 import Foundation
+import FrontProxy
 import HostConfig
 import HostSupport
 import Supervision
@@ -80,6 +81,7 @@ extension Daemon {
                     await existing.supervisor.stop()
                     await existing.supervisor.update(config)
                     supervisors[config.name]?.config = config
+                    routes.configure(config)
                 }
                 supervisorsToStart.append((config.name, existing.supervisor))
             } else {
@@ -143,6 +145,7 @@ extension Daemon {
     /// Stops the apps and forgets them (before `hostctl remove` deletes their configs).
     func forget(_ names: [String]) async -> ControlResponse {
         for name in names {
+            routes.remove(name)
             guard let entry = supervisors.removeValue(forKey: name) else { continue }
             await entry.supervisor.stop()
             entry.supervisor.finish()
@@ -165,7 +168,13 @@ extension Daemon {
         var apps: [StatusDocument.App] = []
         for name in names {
             if let supervisor = supervisors[name]?.supervisor {
-                apps.append(Self.document(await supervisor.snapshot()))
+                var app = Self.document(await supervisor.snapshot())
+                for index in app.workers.indices {
+                    if let endpoint = app.workers[index].endpoint {
+                        app.workers[index].inFlight = proxy.inFlight(endpoint)
+                    }
+                }
+                apps.append(app)
                 continue
             }
             let loaded = catalog.load(name, global: global)
@@ -189,7 +198,7 @@ extension Daemon {
         }
         return ControlResponse(
             status: StatusDocument(
-                listen: [], pid: Int(getpid()), startedAt: Timestamp.iso8601(startedAt), apps: apps))
+                listen: listening, pid: Int(getpid()), startedAt: Timestamp.iso8601(startedAt), apps: apps))
     }
 
     static func document(_ snapshot: AppSnapshot) -> StatusDocument.App {

@@ -1,6 +1,7 @@
 import CHostSupport
 public import ControlProtocol
 import Foundation
+import FrontProxy
 public import HostConfig
 public import HostSupport
 import Supervision
@@ -23,11 +24,16 @@ public actor Daemon {
     var finished: CheckedContinuation<Void, Never>?
     var shuttingDown = false
     let log: DaemonLog
+    let proxy: ProxyServer
+    let routes: RoutingPublisher
+    var listening: [String] = []
 
-    init(layout: HomeLayout, environment: [String: String], log: DaemonLog) {
+    init(layout: HomeLayout, environment: [String: String], log: DaemonLog, proxy: ProxyServer) {
         self.layout = layout
         catalog = AppCatalog(layout: layout)
         self.log = log
+        self.proxy = proxy
+        routes = RoutingPublisher(proxy: proxy)
         context = SupervisionContext(
             spawner: Spawner(), monitor: ProcessMonitor(), output: OutputCollector(logsDirectory: layout.logsDirectory),
             runDirectory: layout.runDirectory, environment: environment)
@@ -38,10 +44,17 @@ public actor Daemon {
     ///
     /// returns the exit code. Call before any other thread or task exists (signals are blocked here
     /// so that every thread inherits the mask and only the signal thread takes them).
-    public static func serve(layout: HomeLayout, environment: [String: String]) throws(StartupError) -> Int32 {
+    ///
+    /// The front listener's addresses come from `listen` (the `--listen` flag), else `HOSTCTL_LISTEN`
+    /// (comma-separated), else `listen:` in the global config, else 127.0.0.1:8080.
+    public static func serve(layout: HomeLayout, environment: [String: String], listen: [String]? = nil)
+        throws(StartupError)
+        -> Int32
+    {
         let signals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
         _ = hc_block_signals(signals, Int32(signals.count))
         let log = DaemonLog()
+        OpenFileLimit.raiseToHardLimit()
         let lock: HomeLock
         do {
             try layout.create()
@@ -53,7 +66,25 @@ public actor Daemon {
         } catch {
             throw StartupError(summary: "\(error)", hint: nil)
         }
-        let daemon = Daemon(layout: layout, environment: environment, log: log)
+        let global: GlobalConfig
+        switch GlobalConfig.load(path: layout.globalConfigPath) {
+        case .success(let loaded): global = loaded
+        case .failure(let problems):
+            lock.release()
+            throw StartupError(
+                summary: "the global config has problems: \(problems.diagnostics.first?.description ?? "")",
+                hint: "`hostctl check` lists them")
+        }
+        let addresses = try ListenAddresses.resolve(flag: listen, environment: environment, global: global)
+        let proxy = ProxyServer(
+            settings: ProxyConfiguration.settings(global), threads: ProxyConfiguration.threads(global))
+        let daemon = Daemon(layout: layout, environment: environment, log: log, proxy: proxy)
+        let bound = ListenAddresses.bind(addresses, proxy: proxy)
+        guard case .success(let boundAddresses) = bound else {
+            lock.release()
+            if case .failure(let error) = bound { throw error }
+            return 1
+        }
         let server: ControlServer
         do {
             server = try ControlServer(path: layout.runDirectory + "/control.sock") { request in
@@ -64,11 +95,15 @@ public actor Daemon {
         }
         let done = DispatchSemaphore(value: 0)
         Task {
+            await daemon.setListening(boundAddresses)
             await daemon.boot()
             server.start()
-            log.write("hostctl: serving \(layout.configDirectory) (pid \(getpid()))")
+            log.write(
+                "hostctl: serving \(layout.configDirectory) on \(boundAddresses.joined(separator: ", ")) (pid \(getpid()))"
+            )
             await daemon.waitUntilFinished()
             server.close()
+            await proxy.shutdown()
             done.signal()
         }
         let signalThread = Thread {
@@ -96,13 +131,16 @@ public actor Daemon {
     func boot() async {
         let names = (try? catalog.appNames()) ?? []
         let global = loadGlobal()
-        for name in names where !stopped.contains(name) {
+        for name in names {
             let loaded = catalog.load(name, global: global ?? GlobalConfig.builtIn(path: layout.globalConfigPath))
             guard let config = loaded.resolved?.config else {
                 for problem in loaded.diagnostics { log.write("\(problem)") }
                 log.write("hostctl: \(name) not started: its config has problems")
                 continue
             }
+            // A stopped app keeps its route, so that it answers 503 rather than 404.
+            routes.configure(config)
+            if stopped.contains(name) { continue }
             let supervisor = supervise(config)
             Task { await self.report(name, await supervisor.start()) }
         }
@@ -127,10 +165,16 @@ public actor Daemon {
 
     /// Creates and runs the supervisor of `config`.
     func supervise(_ config: AppConfig) -> AppSupervisor {
-        let supervisor = AppSupervisor(config: config, context: context)
+        let routes = self.routes
+        routes.configure(config)
+        let supervisor = AppSupervisor(config: config, context: context) { routes.changed($0) }
         let runner = Task { await supervisor.run() }
         supervisors[config.name] = (supervisor, runner, config)
         return supervisor
+    }
+
+    func setListening(_ addresses: [String]) {
+        listening = addresses
     }
 
     func waitUntilFinished() async {

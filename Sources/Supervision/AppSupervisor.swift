@@ -55,12 +55,18 @@ public final class AppSupervisor: Sendable {
     private let continuation: AsyncStream<Event>.Continuation
     private let initial: AppConfig
     private let context: SupervisionContext
+    private let observer: (@Sendable (AppSnapshot) -> Void)?
 
-    /// A supervisor for `config`; nothing starts until `start()`.
-    public init(config: AppConfig, context: SupervisionContext) {
+    /// A supervisor for `config`.
+    ///
+    /// Nothing starts until `start()`. `observer` is called (on the
+    /// supervisor's task) with the app's state after every change, without memory figures; the
+    /// daemon publishes it to the front proxy.
+    public init(config: AppConfig, context: SupervisionContext, observer: (@Sendable (AppSnapshot) -> Void)? = nil) {
         name = config.name
         initial = config
         self.context = context
+        self.observer = observer
         (events, continuation) = AsyncStream.makeStream(of: Event.self)
     }
 
@@ -97,6 +103,8 @@ public final class AppSupervisor: Sendable {
             for await event in events {
                 if case .finish = event { break }
                 await core.handle(event, group: &group)
+                if case .snapshot = event { continue }
+                observer?(core.snapshot(measuringMemory: false))
             }
             group.cancelAll()
         }

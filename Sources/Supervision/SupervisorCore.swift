@@ -352,7 +352,7 @@ struct SupervisorCore {
         SignalName.number(of: name) ?? SIGTERM
     }
 
-    func snapshot() -> AppSnapshot {
+    func snapshot(measuringMemory: Bool = true) -> AppSnapshot {
         let state: AppState
         if !wantsRunning {
             state = isAlive ? .stopping : .stopped
@@ -368,7 +368,7 @@ struct SupervisorCore {
                 slot: slot.slot, generation: slot.generation, pid: slot.process?.workerPID, state: slot.state,
                 endpoint: slot.endpoint?.description, startedAt: slot.process == nil ? nil : slot.startedWall,
                 restarts: slot.restarts,
-                rssBytes: slot.process.map { WorkerLaunch.residentBytes(of: $0.workerPID) } ?? 0,
+                rssBytes: measuringMemory ? slot.process.map { WorkerLaunch.residentBytes(of: $0.workerPID) } ?? 0 : 0,
                 lastExit: slot.lastExit)
         }
         let backoffReason = slots.first { $0.state == .backoff }.map { "worker \($0.slot) is waiting to restart" }

@@ -74,7 +74,7 @@ struct DaemonContractTests {
         try t.addFixture("fx", flags: ["--workers", "2"])
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: hostctlBinary)
-        serve.arguments = ["serve", "--home", t.home]
+        serve.arguments = ["serve", "--home", t.home, "--listen", "127.0.0.1:0"]
         serve.standardOutput = FileHandle.nullDevice
         serve.standardError = FileHandle.nullDevice
         try serve.run()

@@ -82,6 +82,8 @@ func runHostctl(_ args: [String], environment: [String: String] = [:], cwd: Stri
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [hostctlBinary]) + args
     var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HOSTCTL_") }
+    // Daemons started by tests listen on a port the kernel picks, so that tests run side by side.
+    env["HOSTCTL_LISTEN"] = "127.0.0.1:0"
     for (key, value) in environment { env[key] = value }
     process.environment = env
     if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }

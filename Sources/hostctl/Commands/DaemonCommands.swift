@@ -11,15 +11,23 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Run the daemon in the foreground (what `hostctl start` and systemd run).",
         discussion: """
-            Starts every app of the home that `hostctl stop` did not stop, restarts workers that exit, and \
+            Binds the front listener (HTTP and WebSockets routed to the apps' ready workers), starts every \
+            app of the home that `hostctl stop` did not stop, restarts workers that exit, and \
             answers the other commands on <home>/run/control.sock. SIGTERM or SIGINT stops every app \
             gracefully and exits 0. One daemon per home.
             """)
 
+    @Option(
+        name: .customLong("listen"),
+        help: ArgumentHelp(
+            "The front listener's address, ADDR:PORT or [IPV6]:PORT (port 0 picks one); repeat for more. Default: HOSTCTL_LISTEN, else listen: in hostctl.yml, else 127.0.0.1:8080.",
+            valueName: "addr:port"))
+    var listen: [String] = []
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let code = try Daemon.serve(layout: global.layout, environment: Environment.variables)
+        let code = try Daemon.serve(layout: global.layout, environment: Environment.variables, listen: listen)
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -1,0 +1,67 @@
+import FrontProxy
+import HostConfig
+import Supervision
+import Synchronization
+
+/// Keeps the front proxy's endpoint table in step with the supervisors: every app with a valid
+/// config has a route; only its ready workers take requests; a stopped or failed app answers 503,
+/// a starting one makes requests wait for its first ready worker.
+final class RoutingPublisher: Sendable {
+    private struct Entry {
+        var config: AppConfig
+        var snapshot: AppSnapshot?
+    }
+
+    private let proxy: ProxyServer
+    private let entries = Mutex([String: Entry]())
+
+    init(proxy: ProxyServer) {
+        self.proxy = proxy
+    }
+
+    /// An app's config (new, or changed): its route is published at once.
+    func configure(_ config: AppConfig) {
+        publish { $0[config.name] = Entry(config: config, snapshot: $0[config.name]?.snapshot) }
+    }
+
+    /// An app's new state, from its supervisor.
+    func changed(_ snapshot: AppSnapshot) {
+        publish { entries in
+            guard entries[snapshot.name] != nil else { return }
+            entries[snapshot.name]?.snapshot = snapshot
+        }
+    }
+
+    /// An app that is gone (removed): its route goes too.
+    func remove(_ name: String) {
+        publish { $0[name] = nil }
+    }
+
+    private func publish(_ change: (inout [String: Entry]) -> Void) {
+        let table = entries.withLock { entries -> EndpointTable in
+            change(&entries)
+            return EndpointTable(apps: entries.values.map(Self.app))
+        }
+        proxy.update(table)
+    }
+
+    private static func app(_ entry: Entry) -> EndpointTable.App {
+        let config = entry.config
+        let route = RouteEntry(
+            app: config.name, path: config.route.path, hosts: config.route.hosts, stripPrefix: config.route.stripPrefix)
+        let workers = (entry.snapshot?.workers ?? []).compactMap { worker -> EndpointTable.Worker? in
+            guard worker.state == .ready, let endpoint = worker.endpoint else { return nil }
+            return EndpointTable.Worker(
+                endpoint: endpoint, slot: worker.slot, generation: worker.generation,
+                maxConcurrent: config.limits.maxConcurrentRequests)
+        }
+        let availability: EndpointTable.Availability
+        switch entry.snapshot?.state {
+        case .running?, .reloading?: availability = workers.isEmpty ? .starting : .running
+        case .starting?: availability = workers.isEmpty ? .starting : .running
+        case .failed?, .stopped?, .stopping?, nil: availability = workers.isEmpty ? .unavailable : .running
+        }
+        return EndpointTable.App(
+            route: route, availability: availability, workers: workers, readyTimeout: config.ready.timeout)
+    }
+}

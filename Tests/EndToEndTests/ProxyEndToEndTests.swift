@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+
+/// Sends one request to 127.0.0.1:port (or [::1]:port) with Connection: close and returns the whole response.
+func httpGet(_ address: String, _ path: String, host: String = "localhost") -> String {
+    let ipv6 = address.hasPrefix("[")
+    let port = UInt16(address.split(separator: ":").last ?? "") ?? 0
+    let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var connected: Int32 = -1
+    if ipv6 {
+        var sa = sockaddr_in6()
+        sa.sin6_family = sa_family_t(AF_INET6)
+        sa.sin6_port = port.bigEndian
+        sa.sin6_addr = in6addr_loopback
+        connected = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+            }
+        }
+    } else {
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        connected = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+    guard connected == 0 else { return "" }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
+    _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    var data = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = read(fd, &buffer, buffer.count)
+        if count <= 0 { break }
+        data += buffer[0..<count]
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+@Suite("front proxy in the daemon", .serialized)
+struct ProxyEndToEndTests {
+    @Test func requestsThroughTheListener_reachReadyWorkers_andStoppedAppsAnswer503() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--echo"], flags: ["--workers", "2"])
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        #expect(listen.hasPrefix("127.0.0.1:") && !listen.hasSuffix(":0"), "\(listen)")
+        let ok = httpGet(listen, "/fx/hello?q=1")
+        #expect(ok.hasPrefix("HTTP/1.1 200 OK"), "\(ok)")
+        #expect(ok.contains("GET /hello?q=1 HTTP/1.1"))
+        #expect(ok.contains("X-Forwarded-Prefix: /fx"))
+        #expect(httpGet(listen, "/fx").hasPrefix("HTTP/1.1 301 "))
+        #expect(httpGet(listen, "/nothing").hasPrefix("HTTP/1.1 404 "))
+        // Only ready workers get traffic: kill one, and every request still succeeds.
+        let pid = try #require(try t.workers("fx").first?["pid"] as? Int)
+        kill(Int32(pid), SIGKILL)
+        for _ in 0..<10 { #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 OK")) }
+        #expect(try t.hostctl(["stop", "fx"]).status == 0)
+        #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 503 "))
+    }
+
+    @Test func listenAddress_fromTheFlag_theEnvironment_andTheConfig_withIPv6() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        try t.file("h/hostctl.yml", "listen: \"[::1]:0\"\n")
+        // The tests' HOSTCTL_LISTEN would win over the config: clear it.
+        #expect(try t.hostctl(["start"], environment: ["HOSTCTL_LISTEN": ""]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        #expect(listen.hasPrefix("[::1]:"), "\(listen)")
+        #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 OK"))
+    }
+
+    @Test func busyPort_failsTheStartClearly() throws {
+        let t = try TempHome()
+        let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(blocker) }
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        listen(blocker, 1)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(blocker, $0, &length) }
+        }
+        let port = UInt16(bigEndian: sa.sin_port)
+        let r = try t.hostctl(["start"], environment: ["HOSTCTL_LISTEN": "127.0.0.1:\(port)"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("cannot listen on 127.0.0.1:\(port): address already in use"), "\(r)")
+        let serve = try t.hostctl(["serve", "--listen", "127.0.0.1:\(port)"])
+        #expect(serve.status == 1)
+        #expect(serve.stderr.contains("address already in use"), "\(serve)")
+        #expect(serve.stderr.contains("hint:"), "\(serve)")
+        let bad = try t.hostctl(["serve", "--listen", "nowhere"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("invalid listen address 'nowhere'"), "\(bad)")
+    }
+
+    @Test func routesByHost() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("blog", flags: ["--host", "blog.example.com"])
+        let dir = try t.directory("apps/site")
+        #expect(try t.hostctl(["add", "site", dir, "--command", fixtureWorker, "--route", "/blog"]).status == 0)
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        #expect(httpGet(listen, "/blog/", host: "blog.example.com").contains("\r\n\r\nblog 1 "))
+        #expect(httpGet(listen, "/blog/", host: "other.example.com").contains("\r\n\r\nsite 1 "))
+    }
+}
