@@ -266,6 +266,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
         handler.pool = pool
         handler.begin(client: self, method: current.head.method, upgrade: current.head.upgrade != nil)
+        // A pooled connection may have been paused for another client's backpressure: read it as this client allows.
+        upstream.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
         current.upstream = upstream
         current.upstreamHandler = handler
         var head = upstream.allocator.buffer(capacity: current.head.length + 256)

@@ -1,7 +1,6 @@
 /// The parts of a worker's response head the proxy needs.
 ///
-/// The status and how the body is framed.
-/// Everything else passes through as the worker wrote it.
+/// The status and how the body is framed; everything else passes through as the worker wrote it.
 public struct ResponseHead: Sendable, Equatable {
     /// The status code.
     public var status: Int
@@ -11,9 +10,18 @@ public struct ResponseHead: Sendable, Equatable {
     public var keepAlive: Bool
     /// How many bytes the head took.
     public var length: Int
+
+    /// Creates a head.
+    public init(status: Int, framing: BodyFraming, keepAlive: Bool, length: Int) {
+        self.status = status
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.length = length
+    }
 }
 
-/// Parses worker response heads: status line and framing headers only.
+/// Parses worker response heads on bytes: the status line and the three framing headers only
+/// (Content-Length, Transfer-Encoding, Connection), with no copy of the rest.
 public enum ResponseHeadParser {
     /// What `parse` found.
     public enum Result: Sendable, Equatable {
@@ -22,66 +30,128 @@ public enum ResponseHeadParser {
         case invalid(String)
     }
 
-    /// Parses the head at the start of `bytes`, for a request made with `method` over `version`.
+    /// Parses the head at the start of `bytes`, for a request made with `method`.
     public static func parse(_ bytes: UnsafeRawBufferPointer, requestMethod method: String, limit: Int = 65536)
         -> Result
     {
-        var end: Int?
-        var index = 3
-        while index < min(bytes.count, limit) {
-            if bytes[index] == 10 && bytes[index - 1] == 13 && bytes[index - 2] == 10 && bytes[index - 3] == 13 {
-                end = index + 1
+        // Status line: "HTTP/1.x NNN ...".
+        guard bytes.count >= 12 else { return bytes.count >= limit ? .invalid("response head too large") : .incomplete }
+        guard bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47, bytes[5] == 49,
+            bytes[6] == 46,
+            bytes[7] == 48 || bytes[7] == 49, bytes[8] == 32,
+            let d1 = digit(bytes[9]), let d2 = digit(bytes[10]), let d3 = digit(bytes[11])
+        else { return .invalid("malformed status line") }
+        let http10 = bytes[7] == 48
+        let status = d1 * 100 + d2 * 10 + d3
+        guard status >= 100 else { return .invalid("malformed status line") }
+        var index = 12
+        var contentLength: Int64?
+        var lengthConflict = false
+        var hasTransferEncoding = false
+        var chunked = false
+        var close = false
+        var keepAliveToken = false
+        // Skip the rest of the status line.
+        guard let firstEnd = lineEnd(bytes, from: index, limit: limit) else {
+            return bytes.count >= limit ? .invalid("response head too large") : .incomplete
+        }
+        index = firstEnd + 2
+        while true {
+            guard let end = lineEnd(bytes, from: index, limit: limit) else {
+                return bytes.count >= limit ? .invalid("response head too large") : .incomplete
+            }
+            if end == index {
+                index = end + 2
                 break
             }
-            index += 1
-        }
-        guard let end else { return bytes.count >= limit ? .invalid("response head too large") : .incomplete }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), as: UTF8.self)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false).makeIterator()
-        guard let statusLine = lines.next() else { return .invalid("empty response") }
-        let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[0] == "HTTP/1.1" || parts[0] == "HTTP/1.0", parts[1].count == 3,
-            let status = Int(parts[1]), status >= 100
-        else { return .invalid("malformed status line") }
-        var lengths: [Substring] = []
-        var chunked = false
-        var hasTransferEncoding = false
-        var connection: [String] = []
-        while let line = lines.next(), !line.isEmpty {
-            guard let colon = line.firstIndex(of: ":") else { return .invalid("header line without a colon") }
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-            switch name {
-            case "content-length": lengths.append(Substring(String(value).trimmingCharacters(in: " \t")))
-            case "transfer-encoding":
+            var colon = index
+            while colon < end && bytes[colon] != 58 { colon += 1 }
+            guard colon < end else { return .invalid("header line without a colon") }
+            var valueStart = colon + 1
+            while valueStart < end && (bytes[valueStart] == 32 || bytes[valueStart] == 9) { valueStart += 1 }
+            var valueEnd = end
+            while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
+            switch colon - index {
+            case 14 where equalsLowercased(bytes, index, "content-length"):
+                var value: Int64 = 0
+                var digits = 0
+                for position in valueStart..<valueEnd {
+                    guard let digit = digit(bytes[position]), digits < 18 else {
+                        return .invalid("invalid Content-Length in a response")
+                    }
+                    value = value * 10 + Int64(digit)
+                    digits += 1
+                }
+                guard digits > 0 else { return .invalid("invalid Content-Length in a response") }
+                if let previous = contentLength, previous != value { lengthConflict = true }
+                contentLength = value
+            case 17 where equalsLowercased(bytes, index, "transfer-encoding"):
                 hasTransferEncoding = true
-                chunked =
-                    value.lowercased().split(separator: ",").last.map { String($0).trimmingCharacters(in: " \t") }
-                    == "chunked"
-            case "connection":
-                connection += value.lowercased().split(separator: ",").map { String($0).trimmingCharacters(in: " \t") }
-            default: break
+                // chunked when the last coding is chunked.
+                var start = valueEnd
+                while start > valueStart && bytes[start - 1] != 44 { start -= 1 }
+                while start < valueEnd && (bytes[start] == 32 || bytes[start] == 9) { start += 1 }
+                chunked = valueEnd - start == 7 && equalsLowercased(bytes, start, "chunked")
+            case 10 where equalsLowercased(bytes, index, "connection"):
+                var start = valueStart
+                while start < valueEnd {
+                    var stop = start
+                    while stop < valueEnd && bytes[stop] != 44 { stop += 1 }
+                    var tokenEnd = stop
+                    while tokenEnd > start && (bytes[tokenEnd - 1] == 32 || bytes[tokenEnd - 1] == 9) { tokenEnd -= 1 }
+                    if tokenEnd - start == 5 && equalsLowercased(bytes, start, "close") { close = true }
+                    if tokenEnd - start == 10 && equalsLowercased(bytes, start, "keep-alive") { keepAliveToken = true }
+                    start = stop + 1
+                    while start < valueEnd && (bytes[start] == 32 || bytes[start] == 9) { start += 1 }
+                }
+            default:
+                break
             }
+            index = end + 2
         }
-        let http10 = parts[0] == "HTTP/1.0"
-        let keepAlive = !connection.contains("close") && (!http10 || connection.contains("keep-alive"))
+        if lengthConflict { return .invalid("conflicting Content-Length in a response") }
+        let keepAlive = !close && (!http10 || keepAliveToken)
         let framing: BodyFraming
         if method == "HEAD" || status < 200 || status == 204 || status == 304 {
             framing = .none
         } else if hasTransferEncoding {
-            if !lengths.isEmpty { return .invalid("both Content-Length and Transfer-Encoding in a response") }
+            if contentLength != nil { return .invalid("both Content-Length and Transfer-Encoding in a response") }
             framing = chunked ? .chunked : .untilClose
-        } else if let first = lengths.first {
-            guard Set(lengths).count == 1, !first.isEmpty, first.allSatisfy(\.isASCIIDigit), let length = Int64(first)
-            else {
-                return .invalid("invalid Content-Length in a response")
-            }
+        } else if let length = contentLength {
             framing = length == 0 ? .none : .length(length)
         } else {
             framing = .untilClose
         }
         return .head(
             ResponseHead(
-                status: status, framing: framing, keepAlive: keepAlive && framing != .untilClose, length: end))
+                status: status, framing: framing, keepAlive: keepAlive && framing != .untilClose, length: index))
+    }
+
+    /// The index of the CR of the next CR LF at or after `from`, or nil.
+    static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int, limit: Int) -> Int? {
+        var index = from
+        let end = min(bytes.count, limit)
+        while index + 1 < end {
+            if bytes[index] == 13 && bytes[index + 1] == 10 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    static func digit(_ byte: UInt8) -> Int? {
+        byte >= 48 && byte <= 57 ? Int(byte - 48) : nil
+    }
+
+    /// Whether the bytes at `start` equal `lower` (ASCII), ignoring case.
+    static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ lower: StaticString) -> Bool {
+        let count = lower.utf8CodeUnitCount
+        guard start + count <= bytes.count else { return false }
+        let pattern = lower.utf8Start
+        for offset in 0..<count {
+            var byte = bytes[start + offset]
+            if byte >= 65 && byte <= 90 { byte += 32 }
+            if byte != pattern[offset] { return false }
+        }
+        return true
     }
 }

@@ -35,10 +35,27 @@ public enum RouteDecision: Sendable, Equatable {
 public struct Router: Sendable {
     /// The entries, as given.
     public let entries: [RouteEntry]
+    private let byHost: [String: [RouteEntry]]
+    private let wildcards: [(suffix: String, entry: RouteEntry)]
+    private let anyHost: [RouteEntry]
 
-    /// A router over `entries`.
+    /// A router over `entries`; the host tiers are indexed once here, not per request.
     public init(_ entries: [RouteEntry]) {
         self.entries = entries
+        var byHost: [String: [RouteEntry]] = [:]
+        var wildcards: [(suffix: String, entry: RouteEntry)] = []
+        for entry in entries {
+            for host in entry.hosts {
+                if host.hasPrefix("*.") {
+                    wildcards.append((String(host.dropFirst(1)), entry))
+                } else {
+                    byHost[host, default: []].append(entry)
+                }
+            }
+        }
+        self.byHost = byHost
+        self.wildcards = wildcards.sorted { $0.suffix.count > $1.suffix.count }
+        anyHost = entries.filter { $0.hosts.isEmpty }
     }
 
     /// Decides where `path` + `query` on `host` (lower-cased, no port) goes.
@@ -70,18 +87,14 @@ public struct Router: Sendable {
     }
 
     private func tiers(for host: String) -> [[RouteEntry]] {
-        let exact = entries.filter { $0.hosts.contains(host) }
-        var wildcards: [(Int, RouteEntry)] = []
-        for entry in entries {
-            let best = entry.hosts.filter {
-                $0.hasPrefix("*.") && host.hasSuffix($0.dropFirst(1)) && host.count > $0.count - 1
-            }
-            .map(\.count).max()
-            if let best { wildcards.append((best, entry)) }
+        if byHost.isEmpty && wildcards.isEmpty { return [anyHost] }
+        let exact = byHost[host] ?? []
+        var wildcardTier: [RouteEntry] = []
+        if let longest = wildcards.first(where: { host.hasSuffix($0.suffix) && host.count > $0.suffix.count })?.suffix
+            .count
+        {
+            wildcardTier = wildcards.filter { $0.suffix.count == longest && host.hasSuffix($0.suffix) }.map(\.entry)
         }
-        let longest = wildcards.map(\.0).max()
-        let wildcardTier = wildcards.filter { $0.0 == longest }.map(\.1)
-        let anyHost = entries.filter { $0.hosts.isEmpty }
         return [exact, wildcardTier, anyHost]
     }
 }

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""scripts/bench proxy: the front proxy against nginx, in one run, with interleaved rounds.
+
+The backend is one node app (examples/bench/server.js) run as a hostctl worker on a Unix socket;
+nginx (an upstream with keepalive, worker_processes = hostctl's proxy threads) proxies to that same
+socket, and a second instance of the app on TCP is the direct reference. wrk drives each over
+keep-alive connections. Proxy CPU per request comes from /proc (utime + stime of the proxy's
+processes over the run).
+"""
+import json, os, re, signal, subprocess, sys, tempfile, time
+
+HOSTCTL, APP = sys.argv[1], sys.argv[2]
+THREADS, CONNECTIONS, SECONDS, ROUNDS = 2, 64, 5, 2
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / CLK
+
+
+def wrk(url, script=None):
+    args = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{SECONDS}s", "--latency", url]
+    if script:
+        args[1:1] = ["-s", script]
+    out = subprocess.run(args, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    def lat(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else (v if unit == "ms" else v * 1000)
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    return rps, lat(50), lat(99), errors, total
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="hcbp-", dir="/tmp")
+    home = f"{root}/h"
+    post = f"{root}/post.lua"
+    open(post, "w").write('wrk.method = "POST"\nwrk.body = string.rep("x", 4096)\nwrk.headers["Content-Type"] = "text/plain"\n')
+    env = dict(os.environ, HOSTCTL_LISTEN="127.0.0.1:0")
+    procs = []
+    try:
+        with open(f"{root}/global.yml", "w") as f:
+            pass
+        os.makedirs(home)
+        with open(f"{home}/hostctl.yml", "w") as f:
+            f.write(f"proxy:\n  threads: {THREADS}\n")
+        subprocess.run([HOSTCTL, "add", "b", APP, "--home", home, "--route", "/b"], check=True, env=env, capture_output=True)
+        subprocess.run([HOSTCTL, "start", "--home", home], check=True, env=env, capture_output=True)
+        status = json.loads(subprocess.run([HOSTCTL, "status", "--json", "--home", home], env=env, capture_output=True, text=True).stdout)
+        listen = status["listen"][0]
+        daemon = status["pid"]
+        socket_path = status["apps"][0]["workers"][0]["endpoint"]
+
+        direct = subprocess.Popen(["node", f"{APP}/server.js"], env=dict(os.environ, PORT="18090"), stdout=subprocess.DEVNULL)
+        procs.append(direct)
+        nginx_conf = f"""
+user root;
+worker_processes {THREADS};
+pid {root}/nginx.pid;
+error_log {root}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream app {{ server unix:{socket_path}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:18091;
+    location /b/ {{
+      proxy_pass http://app/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }}
+  }}
+}}
+"""
+        open(f"{root}/nginx.conf", "w").write(nginx_conf)
+        subprocess.run(["nginx", "-c", f"{root}/nginx.conf", "-p", root], check=True)
+        time.sleep(0.5)
+        nginx_pids = [int(p) for p in subprocess.run(["pgrep", "-f", f"nginx: worker process"], capture_output=True, text=True).stdout.split()]
+        nginx_master = int(open(f"{root}/nginx.pid").read())
+        nginx_pids = [p for p in nginx_pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(nginx_master)]
+
+        targets = {
+            "direct": ("http://127.0.0.1:18090", []),
+            "nginx": ("http://127.0.0.1:18091/b", nginx_pids),
+            "hostctl": (f"http://{listen}/b", [daemon]),
+        }
+        workloads = [("GET 6 B", "/", None), ("GET 64 KiB", "/64k", None), ("POST 4 KiB", "/", post)]
+        results = {}
+        for _ in range(ROUNDS):
+            for workload, path, script in workloads:
+                for name, (base, pids) in targets.items():
+                    c0 = cpu(pids)
+                    rps, p50, p99, errors, total = wrk(base + path, script)
+                    used = cpu(pids) - c0
+                    r = results.setdefault((workload, name), [])
+                    r.append((rps, p50, p99, errors, (used / total * 1e6) if pids and total else 0))
+        print(f"{'workload':12} {'target':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'proxy CPU µs/req':>17}")
+        for workload, _, _ in workloads:
+            for name in targets:
+                rows = results[(workload, name)]
+                best = max(rows, key=lambda r: r[0])
+                cpu_us = min(r[4] for r in rows)
+                print(f"{workload:12} {name:8} {best[0]:>10.0f} {best[1]:>8.2f} {best[2]:>8.2f} {sum(r[3] for r in rows):>7} {cpu_us:>17.1f}")
+            h = max(r[0] for r in results[(workload, 'hostctl')])
+            n = max(r[0] for r in results[(workload, 'nginx')])
+            hc = min(r[4] for r in results[(workload, 'hostctl')])
+            nc = min(r[4] for r in results[(workload, 'nginx')])
+            print(f"{'':12} hostctl/nginx: req/s {h / n:.2f}x, CPU per request {hc / nc if nc else 0:.2f}x")
+        print(f"(wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, best of {ROUNDS} interleaved rounds; nginx {THREADS} workers, upstream keepalive 64; hostctl proxy.threads {THREADS})")
+    finally:
+        subprocess.run(["nginx", "-c", f"{root}/nginx.conf", "-p", root, "-s", "stop"], capture_output=True)
+        for p in procs:
+            p.kill()
+            p.wait()
+        subprocess.run([HOSTCTL, "shutdown", "--home", home], env=env, capture_output=True)
+        subprocess.run(["rm", "-rf", root])
+
+
+if __name__ == "__main__":
+    main()
