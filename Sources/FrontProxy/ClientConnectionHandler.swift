@@ -52,6 +52,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var phase = Phase.head
     private var exchange: Exchange?
     private var timer: Scheduled<Void>?
+    private var timerFiresAt: NIODeadline?
+    private var deadline: NIODeadline?
+    private var deadlineStatus = 0
     private var clientAddress = "unknown"
     private var trusted = false
     private var requestsServed = 0
@@ -109,6 +112,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closed
         cancelTimer()
+        timer?.cancel()
+        timer = nil
         state.connectionClosed()
         if var current = exchange {
             releaseWorker(&current)
@@ -473,32 +478,55 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     /// Arms the one timer of the connection: header (408), response (504) or idle (close, status 0).
+    ///
+    /// Lazy: arming only moves `deadline`; a scheduled task exists only when none is pending for an
+    /// earlier time, and when it fires before the deadline it reschedules itself. So a request costs
+    /// no timer scheduling at all on a busy keep-alive connection.
     private func arm(_ duration: Duration, status: Int) {
-        cancelTimer()
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(duration)) { [self] in
+        let when = NIODeadline.now() + TimeAmount(duration)
+        deadline = when
+        deadlineStatus = status
+        if timer == nil || (timerFiresAt ?? .distantFuture) > when { schedule(at: when, context: context) }
+    }
+
+    private func schedule(at when: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timerFiresAt = when
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
             timer = nil
-            switch (status, phase) {
-            case (0, .head) where (pending?.readableBytes ?? 0) == 0:
-                context.close(promise: nil)
-            case (0, .head), (408, .head):
-                respond(408, "the request head did not arrive in time", close: true)
-            case (504, _):
-                if let upstream = exchange?.upstream {
-                    exchange?.upstreamHandler?.client = nil
-                    upstream.close(promise: nil)
-                }
-                if var current = exchange { releaseWorker(&current) }
-                exchange = nil
-                respond(504, "the worker did not answer in time", close: true)
-            default:
-                break
+            timerFiresAt = nil
+            guard let deadline else { return }
+            if NIODeadline.now() < deadline {
+                schedule(at: deadline, context: context)
+                return
             }
+            self.deadline = nil
+            expire(status: deadlineStatus, context: context)
+        }
+    }
+
+    private func expire(status: Int, context: ChannelHandlerContext) {
+        switch (status, phase) {
+        case (0, .head) where (pending?.readableBytes ?? 0) == 0:
+            context.close(promise: nil)
+        case (0, .head), (408, .head):
+            respond(408, "the request head did not arrive in time", close: true)
+        case (504, _):
+            if let upstream = exchange?.upstream {
+                exchange?.upstreamHandler?.client = nil
+                upstream.close(promise: nil)
+            }
+            if var current = exchange { releaseWorker(&current) }
+            exchange = nil
+            respond(504, "the worker did not answer in time", close: true)
+        default:
+            break
         }
     }
 
     private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
+        // The scheduled task, if any, finds no deadline and does nothing; it is cancelled on close.
+        deadline = nil
     }
 }

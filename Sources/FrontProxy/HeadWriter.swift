@@ -3,10 +3,8 @@ import NIOCore
 /// Writes the head sent to a worker: the request line with the routed target, the client's
 /// headers minus hop-by-hop ones, and the forwarding headers hostctl owns.
 enum HeadWriter {
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "te", "trailer", "proxy-connection", "proxy-authenticate",
-        "proxy-authorization", "upgrade",
-    ]
+    /// Connection options that are not header names.
+    static let connectionKeywords: Set<String> = ["close", "keep-alive", "upgrade"]
 
     static func forwarded(
         _ head: RequestHead, target: String, prefix: String, clientAddress: String, trusted: Bool,
@@ -16,30 +14,38 @@ enum HeadWriter {
         buffer.writeStaticString(" ")
         buffer.writeString(target)
         buffer.writeStaticString(head.version == .http11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n")
-        var named: Set<String> = []
-        for (name, value) in head.headers where name.lowercased() == "connection" {
-            for token in value.split(separator: ",") {
-                named.insert(String(token).trimmingCharacters(in: " \t").lowercased())
-            }
-        }
+        // Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1); rare, so checked only then.
+        let named = Set(head.connectionOptions).subtracting(connectionKeywords)
         var forwardedFor: String?
-        var kept: [String: String] = [:]
-        for (name, value) in head.headers {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
-            switch lower {
-            case "x-forwarded-for":
+        var keptProto: String?
+        var keptHost: String?
+        var keptPrefix: String?
+        for field in head.fields {
+            switch field.kind {
+            case .connection, .hopByHop, .upgrade:
+                continue
+            case .forwardedFor:
+                let value = String(decoding: head.bytes[field.value], as: UTF8.self)
                 forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value
                 continue
-            case "x-forwarded-proto", "x-forwarded-host", "x-forwarded-prefix":
+            case .forwardedProto, .forwardedHost, .forwardedPrefix:
                 // Set by hostctl, replacing what the client sent, unless the client is a trusted proxy.
-                if trusted { kept[lower] = value }
+                guard trusted else { continue }
+                let value = String(decoding: head.bytes[field.value], as: UTF8.self)
+                switch field.kind {
+                case .forwardedProto: keptProto = value
+                case .forwardedHost: keptHost = value
+                default: keptPrefix = value
+                }
                 continue
-            default: break
+            case .other where !named.isEmpty:
+                if named.contains(String(decoding: head.bytes[field.name], as: UTF8.self).lowercased()) { continue }
+            default:
+                break
             }
-            buffer.writeString(name)
+            buffer.writeBytes(head.bytes[field.name])
             buffer.writeStaticString(": ")
-            buffer.writeString(value)
+            buffer.writeBytes(head.bytes[field.value])
             buffer.writeStaticString("\r\n")
         }
         if let upgrade = head.upgrade {
@@ -47,11 +53,21 @@ enum HeadWriter {
         } else if head.version == .http10 {
             buffer.writeStaticString("Connection: close\r\n")
         }
-        buffer.writeString("X-Forwarded-For: \(forwardedFor.map { $0 + ", " } ?? "")\(clientAddress)\r\n")
-        buffer.writeString("X-Forwarded-Proto: \(kept["x-forwarded-proto"] ?? "http")\r\n")
-        buffer.writeString("X-Forwarded-Host: \(kept["x-forwarded-host"] ?? head.hostHeader)\r\n")
-        if let value = kept["x-forwarded-prefix"] ?? (prefix.isEmpty ? nil : prefix) {
-            buffer.writeString("X-Forwarded-Prefix: \(value)\r\n")
+        buffer.writeStaticString("X-Forwarded-For: ")
+        if let forwardedFor {
+            buffer.writeString(forwardedFor)
+            buffer.writeStaticString(", ")
+        }
+        buffer.writeString(clientAddress)
+        buffer.writeStaticString("\r\nX-Forwarded-Proto: ")
+        buffer.writeString(keptProto ?? "http")
+        buffer.writeStaticString("\r\nX-Forwarded-Host: ")
+        buffer.writeString(keptHost ?? head.hostHeader)
+        buffer.writeStaticString("\r\n")
+        if let value = keptPrefix ?? (prefix.isEmpty ? nil : prefix) {
+            buffer.writeStaticString("X-Forwarded-Prefix: ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
         }
         buffer.writeStaticString("\r\n")
     }

@@ -15,6 +15,25 @@ public enum HTTPVersion: Sendable, Equatable {
     case http10, http11
 }
 
+/// One header field of a request head: where its name and value are in the head's bytes, and what
+/// it is to the proxy (classified once, on bytes, so that forwarding needs no string per header).
+public struct HeaderField: Sendable, Equatable {
+    /// What the field is to the proxy.
+    public enum Kind: UInt8, Sendable {
+        case other, host, contentLength, transferEncoding, connection, upgrade, expect
+        /// Keep-Alive, TE, Trailer, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization.
+        case hopByHop
+        case forwardedFor, forwardedProto, forwardedHost, forwardedPrefix
+    }
+
+    /// What the field is.
+    public var kind: Kind
+    /// The name's bytes in `RequestHead.bytes`.
+    public var name: Range<Int>
+    /// The value's bytes (without surrounding whitespace) in `RequestHead.bytes`.
+    public var value: Range<Int>
+}
+
 /// A request head, parsed once and strictly, with what the proxy needs to route and frame it.
 public struct RequestHead: Sendable, Equatable {
     /// The method, as sent (case-sensitive).
@@ -23,8 +42,19 @@ public struct RequestHead: Sendable, Equatable {
     public var target: String
     /// The version.
     public var version: HTTPVersion
-    /// The header fields in order, names as sent.
-    public var headers: [(name: String, value: String)]
+    /// The head's bytes, from the request line to the final CRLF.
+    public var bytes: [UInt8]
+    /// The header fields in order, as ranges of `bytes`.
+    public var fields: [HeaderField]
+    /// The tokens of the Connection header(s), lower-cased.
+    public var connectionOptions: [String]
+
+    /// The header fields as strings, names as sent (for tests and logs; the proxy uses `fields`).
+    public var headers: [(name: String, value: String)] {
+        fields.map {
+            (String(decoding: bytes[$0.name], as: UTF8.self), String(decoding: bytes[$0.value], as: UTF8.self))
+        }
+    }
     /// The Host: from the Host header, or the authority of an absolute-form target; lower-cased, port removed.
     public var host: String
     /// The Host header's value as sent (with any port).
@@ -52,7 +82,7 @@ public struct RequestHead: Sendable, Equatable {
 
     public static func == (lhs: RequestHead, rhs: RequestHead) -> Bool {
         lhs.method == rhs.method && lhs.target == rhs.target && lhs.version == rhs.version
-            && lhs.headers.elementsEqual(rhs.headers, by: { $0.name == $1.name && $0.value == $1.value })
+            && lhs.bytes == rhs.bytes && lhs.fields == rhs.fields
             && lhs.host == rhs.host && lhs.framing == rhs.framing && lhs.keepAlive == rhs.keepAlive
             && lhs.upgrade == rhs.upgrade && lhs.expectsContinue == rhs.expectsContinue && lhs.length == rhs.length
     }

@@ -114,8 +114,8 @@ public struct RequestHeadParser: Sendable {
             }
         }
 
-        // Header fields.
-        var headers: [(name: String, value: String)] = []
+        // Header fields: classified on bytes; strings only for the few values the proxy reads.
+        var fields: [HeaderField] = []
         var hostValues: [String] = []
         var contentLengths: [String] = []
         var transferEncodings: [String] = []
@@ -126,6 +126,7 @@ public struct RequestHeadParser: Sendable {
         while cursor < head.count - 2 {
             guard let end = Self.find(crlfIn: head, from: cursor, limit: head.count) else { break }
             let field = UnsafeRawBufferPointer(rebasing: head[cursor..<end])
+            let fieldStart = cursor
             cursor = end + 2
             if let first = field.first, first == 32 || first == 9 {
                 return .rejected(RequestRejection(400, "obsolete line folding"))
@@ -151,16 +152,18 @@ public struct RequestHeadParser: Sendable {
                     return .rejected(RequestRejection(400, "control character in a header value"))
                 }
             }
-            let name = Self.string(field, 0, colon)
-            let value = Self.string(field, valueStart, valueEnd)
-            headers.append((name, value))
-            switch name.lowercased() {
-            case "host": hostValues.append(value)
-            case "content-length": contentLengths.append(value)
-            case "transfer-encoding": transferEncodings.append(value)
-            case "connection": connectionTokens += Self.tokens(value)
-            case "upgrade": upgrade = value
-            case "expect": expectsContinue = value.lowercased() == "100-continue"
+            let kind = Self.kind(field, nameLength: colon)
+            fields.append(
+                HeaderField(
+                    kind: kind, name: fieldStart..<(fieldStart + colon),
+                    value: (fieldStart + valueStart)..<(fieldStart + valueEnd)))
+            switch kind {
+            case .host: hostValues.append(Self.string(field, valueStart, valueEnd))
+            case .contentLength: contentLengths.append(Self.string(field, valueStart, valueEnd))
+            case .transferEncoding: transferEncodings.append(Self.string(field, valueStart, valueEnd))
+            case .connection: connectionTokens += Self.tokens(Self.string(field, valueStart, valueEnd))
+            case .upgrade: upgrade = Self.string(field, valueStart, valueEnd)
+            case .expect: expectsContinue = Self.string(field, valueStart, valueEnd).lowercased() == "100-continue"
             default: break
             }
         }
@@ -219,7 +222,8 @@ public struct RequestHeadParser: Sendable {
         let upgradeProtocol = connectionTokens.contains("upgrade") ? upgrade : nil
         return .head(
             RequestHead(
-                method: method, target: target, version: version, headers: headers, host: host, hostHeader: hostHeader,
+                method: method, target: target, version: version, bytes: Array(head), fields: fields,
+                connectionOptions: connectionTokens, host: host, hostHeader: hostHeader,
                 framing: framing, keepAlive: keepAlive, upgrade: upgradeProtocol, expectsContinue: expectsContinue,
                 length: skipped + head.count))
     }
@@ -235,6 +239,28 @@ public struct RequestHeadParser: Sendable {
             index += 1
         }
         return nil
+    }
+
+    /// What a header is to the proxy, from its name's bytes (case-insensitive).
+    static func kind(_ field: UnsafeRawBufferPointer, nameLength: Int) -> HeaderField.Kind {
+        func named(_ name: StaticString) -> Bool { ResponseHeadParser.equalsLowercased(field, 0, name) }
+        switch nameLength {
+        case 2: return named("te") ? .hopByHop : .other
+        case 4: return named("host") ? .host : .other
+        case 6: return named("expect") ? .expect : .other
+        case 7: return named("upgrade") ? .upgrade : (named("trailer") ? .hopByHop : .other)
+        case 10: return named("connection") ? .connection : (named("keep-alive") ? .hopByHop : .other)
+        case 14: return named("content-length") ? .contentLength : .other
+        case 15: return named("x-forwarded-for") ? .forwardedFor : .other
+        case 16: return named("x-forwarded-host") ? .forwardedHost : (named("proxy-connection") ? .hopByHop : .other)
+        case 17:
+            return named("transfer-encoding")
+                ? .transferEncoding : (named("x-forwarded-proto") ? .forwardedProto : .other)
+        case 18:
+            return named("x-forwarded-prefix") ? .forwardedPrefix : (named("proxy-authenticate") ? .hopByHop : .other)
+        case 19: return named("proxy-authorization") ? .hopByHop : .other
+        default: return .other
+        }
     }
 
     /// RFC 9110 tchar.
