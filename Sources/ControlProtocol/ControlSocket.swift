@@ -54,19 +54,7 @@ public final class ControlServer: @unchecked Sendable {
                 errno: ENAMETOOLONG, action: "cannot create the control socket \(path)", hint: "use a shorter --home")
         }
         unlink(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError(errno: errno, action: "cannot create the control socket") }
-        var address = SocketAddress.unix(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, listen(fd, 64) == 0 else {
-            let code = errno
-            Glibc.close(fd)
-            throw SystemError(errno: code, action: "cannot listen on \(path)")
-        }
+        let fd = try UnixSocket.listen(at: path, backlog: 64)
         // 0660 in a 0750 directory: the daemon's user and group `hostctl`.
         chmod(path, 0o660)
         if let group = FileSystem.groupID(named: "hostctl") { _ = chown(path, uid_t.max, group) }

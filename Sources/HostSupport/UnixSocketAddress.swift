@@ -12,3 +12,27 @@ public enum SocketAddress {
         return address
     }
 }
+
+/// Unix stream sockets.
+public enum UnixSocket {
+    /// A listening socket bound at `path`, close-on-exec (the corresponding calls are `socket`,
+    /// `bind` and `listen`).
+    ///
+    /// The caller owns (and closes) the descriptor.
+    public static func listen(at path: String, backlog: Int32) throws(SystemError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError(errno: errno, action: "cannot create a socket for \(path)") }
+        var address = SocketAddress.unix(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            throw SystemError(errno: code, action: "cannot listen on \(path)")
+        }
+        return fd
+    }
+}

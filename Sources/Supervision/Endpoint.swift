@@ -56,7 +56,7 @@ struct PreparedHandoff {
             if handoff == .pipe {
                 return PreparedHandoff(endpoint: .unix(path), environment: ["PORT": path], socketPath: path)
             }
-            let fd = try Sockets.listenUnix(path)
+            let fd = try UnixSocket.listen(at: path, backlog: 511)
             return PreparedHandoff(
                 endpoint: .unix(path), environment: ["LISTEN_FDS": "1", "LISTEN_FDNAMES": app], descriptor: fd,
                 socketPath: path)
@@ -69,24 +69,6 @@ struct PreparedHandoff {
 
 /// Small socket helpers over the system calls.
 enum Sockets {
-    /// A listening Unix stream socket bound at `path` (close-on-exec; the spawn maps it to fd 3).
-    static func listenUnix(_ path: String) throws(SystemError) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError(errno: errno, action: "cannot create a socket") }
-        var address = SocketAddress.unix(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, listen(fd, 511) == 0 else {
-            let code = errno
-            close(fd)
-            throw SystemError(errno: code, action: "cannot listen on \(path)")
-        }
-        return fd
-    }
-
     /// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it).
     static func freeTCPPort() throws(SystemError) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
