@@ -46,7 +46,58 @@ def wrk(url, script=None):
     return rps, lat(50), lat(99), errors, total
 
 
+# Each held connection costs the proxy two descriptors (client and worker); this machine's hard
+# limit is 20000, so 5000 keeps every process well inside it (the issue asks for 10000 where allowed).
+HELD = 5000
+
+
+def ws_rtt(host, port, rounds=2000):
+    import socket as s
+    sock = s.create_connection((host, port))
+    sock.setsockopt(s.IPPROTO_TCP, s.TCP_NODELAY, 1)
+    sock.sendall(b"GET /b/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        sock.sendall(b"ping12345")
+        got = b""
+        while len(got) < 9:
+            got += sock.recv(64)
+        samples.append(time.perf_counter() - t0)
+    sock.close()
+    samples.sort()
+    return samples[len(samples) // 2] * 1e6
+
+
+def hold(host, port, count):
+    import socket as s
+    held = []
+    for _ in range(count):
+        try:
+            sock = s.create_connection((host, port))
+            sock.sendall(b"GET /b/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+            held.append(sock)
+        except OSError:
+            break
+    for sock in held:
+        sock.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    time.sleep(1)
+    return held
+
+
 def main():
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     root = tempfile.mkdtemp(prefix="hcbp-", dir="/tmp")
     home = f"{root}/h"
     post = f"{root}/post.lua"
@@ -71,14 +122,22 @@ def main():
         nginx_conf = f"""
 user root;
 worker_processes {THREADS};
+worker_rlimit_nofile 65536;
 pid {root}/nginx.pid;
 error_log {root}/nginx-error.log;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 30000; }}
 http {{
   access_log off;
   upstream app {{ server unix:{socket_path}; keepalive 64; }}
   server {{
     listen 127.0.0.1:18091;
+    location /b/ws {{
+      proxy_pass http://app/ws;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 3600s;
+    }}
     location /b/ {{
       proxy_pass http://app/;
       proxy_http_version 1.1;
@@ -125,6 +184,30 @@ http {{
             nc = min(r[4] for r in results[(workload, 'nginx')])
             print(f"{'':12} hostctl/nginx: req/s {h / n:.2f}x, CPU per request {hc / nc if nc else 0:.2f}x")
         print(f"(wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, best of {ROUNDS} interleaved rounds; nginx {THREADS} workers, upstream keepalive 64; hostctl proxy.threads {THREADS})")
+        print()
+        rss = lambda pids: sum(int(line.split()[1]) for p in pids for line in open(f"/proc/{p}/status") if line.startswith("VmRSS:"))
+        # Upgraded connections: round-trip time of a small message, and memory per held connection.
+        print(f"{'upgraded connections':24} {'echo RTT p50 µs':>16} {'KiB per held conn':>18}")
+        for name, port_base, pids in (("nginx", ("127.0.0.1", 18091), nginx_pids), ("hostctl", tuple(listen.rsplit(":", 1)), [daemon])):
+            host, port = port_base[0], int(port_base[1])
+            rtts = ws_rtt(host, port)
+            before = rss(pids)
+            held = hold(host, port, HELD)
+            after = rss(pids)
+            per = (after - before) / max(len(held), 1)
+            for sock in held:
+                sock.close()
+            print(f"{name:24} {rtts:>16.1f} {per:>18.2f}   ({len(held)} held)")
+        print()
+        # A 1 GiB download through each proxy: the proxy's peak RSS growth shows whether backpressure holds.
+        for name, base, pids in (("nginx", "http://127.0.0.1:18091/b/1g", nginx_pids), ("hostctl", f"http://{listen}/b/1g", [daemon])):
+            before = rss(pids)
+            peak = before
+            proc = subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--limit-rate", "200M", base])
+            while proc.poll() is None:
+                peak = max(peak, rss(pids))
+                time.sleep(0.05)
+            print(f"1 GiB download through {name:8} proxy RSS growth at peak: {(peak - before) / 1024:.1f} MiB")
     finally:
         subprocess.run(["nginx", "-c", f"{root}/nginx.conf", "-p", root, "-s", "stop"], capture_output=True)
         for p in procs:
