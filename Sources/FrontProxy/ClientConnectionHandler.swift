@@ -58,6 +58,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var clientAddress = "unknown"
     private var trusted = false
     private var requestsServed = 0
+    /// The worker endpoint this connection is glued to after a 101, counted in `open_connections`.
+    private var upgradedEndpoint: String?
 
     init(state: ProxyState, pool: UpstreamPool) {
         self.state = state
@@ -110,6 +112,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        releaseUpgraded()
         phase = .closed
         cancelTimer()
         timer?.cancel()
@@ -422,12 +425,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         cancelTimer()
         // A held upgraded connection does not count against the worker's request limit.
         releaseWorker(&current)
+        state.holdUpgraded(current.worker.endpoint)
+        upgradedEndpoint = current.worker.endpoint
         exchange = current
         phase = .upgraded
         process()
     }
 
     func upstreamClosedAfterUpgrade() {
+        releaseUpgraded()
         phase = .closed
         exchange = nil
         context?.flush()
@@ -440,6 +446,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     // MARK: Helpers
+
+    private func releaseUpgraded() {
+        guard let endpoint = upgradedEndpoint else { return }
+        upgradedEndpoint = nil
+        state.releaseUpgraded(endpoint)
+    }
 
     private func releaseWorker(_ current: inout Exchange) {
         guard !current.released else { return }

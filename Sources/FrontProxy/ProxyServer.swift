@@ -46,6 +46,11 @@ public final class ProxyServer: Sendable {
     /// Requests in flight to `endpoint` now (for status).
     public func inFlight(_ endpoint: String) -> Int { state.inFlightCount(endpoint) }
 
+    /// Client connections using `endpoint` now: requests in flight plus held upgraded connections.
+    public func openConnections(_ endpoint: String) -> Int {
+        state.inFlightCount(endpoint) + state.upgradedCount(endpoint)
+    }
+
     /// Binds `address` (`HOST:PORT`, `[IPV6]:PORT`; port 0 picks one) and returns the bound address.
     public func bind(_ address: String) async throws(BindError) -> String {
         let (host, port) = Self.split(address)

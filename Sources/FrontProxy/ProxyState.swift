@@ -8,6 +8,7 @@ final class ProxyState: Sendable {
     let parser: RequestHeadParser
     private let table = Mutex(EndpointTable.empty)
     private let inFlight = Mutex([String: Int]())
+    private let upgraded = Mutex([String: Int]())
     private let connections = Atomic<Int>(0)
     private let rotation = Atomic<Int>(0)
 
@@ -53,6 +54,22 @@ final class ProxyState: Sendable {
 
     /// Requests in flight to `endpoint`.
     func inFlightCount(_ endpoint: String) -> Int { inFlight.withLock { $0[endpoint, default: 0] } }
+
+    /// Upgraded connections held open to `endpoint`.
+    func upgradedCount(_ endpoint: String) -> Int { upgraded.withLock { $0[endpoint, default: 0] } }
+
+    /// A connection to `endpoint` switched protocols and is held open.
+    func holdUpgraded(_ endpoint: String) {
+        upgraded.withLock { $0[endpoint, default: 0] += 1 }
+    }
+
+    /// An upgraded connection to `endpoint` closed.
+    func releaseUpgraded(_ endpoint: String) {
+        upgraded.withLock { counts in
+            let value = counts[endpoint, default: 1] - 1
+            counts[endpoint] = value > 0 ? value : nil
+        }
+    }
 
     /// Counts a new client connection; false when the limit is reached.
     func admit() -> Bool {

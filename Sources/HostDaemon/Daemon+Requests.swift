@@ -172,6 +172,7 @@ extension Daemon {
                 for index in app.workers.indices {
                     if let endpoint = app.workers[index].endpoint {
                         app.workers[index].inFlight = proxy.inFlight(endpoint)
+                        app.workers[index].openConnections = proxy.openConnections(endpoint)
                     }
                 }
                 apps.append(app)

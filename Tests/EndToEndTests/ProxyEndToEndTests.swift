@@ -109,6 +109,37 @@ struct ProxyEndToEndTests {
         #expect(bad.stderr.contains("invalid listen address 'nowhere'"), "\(bad)")
     }
 
+    @Test func heldUpgradedConnection_showsInStatus_asAnOpenConnection() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("ws")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let port = UInt16(listen.split(separator: ":").last ?? "") ?? 0
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        let request = "GET /ws/ HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = read(fd, &buffer, buffer.count)
+        #expect(String(decoding: buffer[0..<max(count, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 101 "))
+        let open = try t.workers("ws").first?["open_connections"] as? Int
+        #expect(open == 1, "\(String(describing: open))")
+        #expect(
+            try t.workers("ws").first?["in_flight"] as? Int == 0,
+            "a held upgraded connection is not a request in flight")
+        close(fd)
+        #expect(try waitUntil(5) { try t.workers("ws").first?["open_connections"] as? Int == 0 })
+    }
+
     @Test func routesByHost() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
