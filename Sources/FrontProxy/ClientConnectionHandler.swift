@@ -89,7 +89,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         guard !started else { return }
         started = true
         arm(state.settings.headerTimeout, status: 408)
-        context.read()
+        resumeReading()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -98,6 +98,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             pending = buffer
         } else {
             pending?.writeBuffer(&buffer)
+        }
+        if phase != .head && phase != .body && phase != .upgraded
+            && (pending?.readableBytes ?? 0) > state.settings.maxHeadSize
+        {
+            pauseReading()
         }
         process()
     }
@@ -108,7 +113,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Backpressure: stop reading the worker while the client cannot take more.
-        exchange?.upstream?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+        try? exchange?.upstream?.syncOptions?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -138,13 +143,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         switch phase {
         case .head:
             guard var buffer = pending, buffer.readableBytes > 0 else {
-                context.read()
+                resumeReading()
                 return
             }
             let result = buffer.withUnsafeReadableBytes { state.parser.parse($0) }
             switch result {
             case .incomplete:
-                context.read()
+                resumeReading()
             case .rejected(let rejection):
                 respond(rejection.status, rejection.reason, close: true)
             case .head(let head):
@@ -160,7 +165,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 pending = nil
                 upstream.writeAndFlush(buffer.readSlice(length: buffer.readableBytes) ?? buffer, promise: nil)
             }
-            if exchange?.upstream?.isWritable ?? false { context.read() }
+            if exchange?.upstream?.isWritable ?? false { resumeReading() } else { pauseReading() }
         case .waiting, .connecting, .response, .closed:
             break
         }
@@ -221,15 +226,25 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         connect()
     }
 
-    /// Gets a connection to the exchange's worker; one that cannot be reached is retried once on another.
+    /// Gets a connection to the exchange's worker (a pooled one at once, else a new one); one that
+    /// cannot be reached is retried once on another.
     private func connect() {
         guard let current = exchange else { return }
         phase = .connecting
-        pool.acquire(current.worker.endpoint).assumeIsolated().whenComplete { [self] result in
+        if let pooled = pool.takeIdle(current.worker.endpoint) {
+            exchange?.reused = true
+            attach(pooled.channel, handler: pooled.handler)
+            return
+        }
+        pool.connect(current.worker.endpoint).assumeIsolated().whenComplete { [self] result in
             switch result {
-            case .success(let connection):
-                exchange?.reused = connection.reused
-                attach(connection.channel)
+            case .success(let channel):
+                exchange?.reused = false
+                guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
+                    channel.close(promise: nil)
+                    return
+                }
+                attach(channel, handler: handler)
             case .failure:
                 if !retry() {
                     guard var current = exchange else { return }
@@ -263,19 +278,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         return true
     }
 
-    private func attach(_ upstream: any Channel) {
+    private func attach(_ upstream: any Channel, handler: UpstreamHandler) {
         guard phase == .connecting, var current = exchange, let context else {
-            upstream.close(promise: nil)
-            return
-        }
-        guard let handler = try? upstream.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
             upstream.close(promise: nil)
             return
         }
         handler.pool = pool
         handler.begin(client: self, method: current.head.method, upgrade: current.head.upgrade != nil)
         // A pooled connection may have been paused for another client's backpressure: read it as this client allows.
-        upstream.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+        let writable = context.channel.isWritable
+        if let options = upstream.syncOptions, (try? options.getOption(ChannelOptions.autoRead)) != writable {
+            try? options.setOption(ChannelOptions.autoRead, value: writable)
+        }
         current.upstream = upstream
         current.upstreamHandler = handler
         var head = upstream.allocator.buffer(capacity: current.head.length + 256)
@@ -306,7 +320,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func forwardBody() {
         guard let context, var current = exchange, let upstream = current.upstream else { return }
         guard var buffer = pending, buffer.readableBytes > 0 else {
-            if upstream.isWritable { context.read() }
+            if upstream.isWritable { resumeReading() } else { pauseReading() }
             return
         }
         var finished = false
@@ -342,7 +356,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if finished {
             requestSent()
         } else if upstream.isWritable {
-            context.read()
+            resumeReading()
         }
     }
 
@@ -377,7 +391,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if let upstream = current.upstream {
             if reuseUpstream && clean {
                 current.upstreamHandler?.client = nil
-                pool.release(upstream, endpoint: current.worker.endpoint)
+                if let handler = current.upstreamHandler {
+                    pool.release(upstream, handler: handler, endpoint: current.worker.endpoint)
+                } else {
+                    upstream.close(promise: nil)
+                }
             } else {
                 upstream.close(promise: nil)
             }
@@ -442,10 +460,27 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         guard writable, let context else { return }
-        if phase == .body || phase == .upgraded { context.read() }
+        if phase == .body || phase == .upgraded { resumeReading() }
     }
 
     // MARK: Helpers
+
+    /// Reads follow demand with auto-read on (no epoll change per request, as with a manual `read()`
+    /// per message); it is turned off only while the worker cannot take the body, or while a client
+    /// pipelines more than a head's worth of requests ahead of the responses.
+    private var readingPaused = false
+
+    private func resumeReading() {
+        guard readingPaused, let context else { return }
+        readingPaused = false
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+    }
+
+    private func pauseReading() {
+        guard !readingPaused, let context else { return }
+        readingPaused = true
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+    }
 
     private func releaseUpgraded() {
         guard let endpoint = upgradedEndpoint else { return }

@@ -54,7 +54,8 @@ public final class OutputCollector: @unchecked Sendable {
         self.logsDirectory = logsDirectory
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         precondition(epoll >= 0, "internal inconsistency: epoll_create1 failed (errno \(errno))")
-        let thread = Thread { [unowned self] in self.loop() }
+        // The thread keeps its object alive: it runs for the life of the process.
+        let thread = Thread { [self] in self.loop() }
         thread.name = "hostctl-output"
         thread.start()
     }

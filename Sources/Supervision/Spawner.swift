@@ -93,7 +93,8 @@ public final class Spawner: @unchecked Sendable {
 
     /// Starts the spawning thread.
     public init() {
-        let thread = Thread { [unowned self] in self.loop() }
+        // The thread keeps its object alive: it runs for the life of the process.
+        let thread = Thread { [self] in self.loop() }
         thread.name = "hostctl-spawner"
         self.thread = thread
         thread.start()
