@@ -57,7 +57,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var deadlineStatus = 0
     private var clientAddress = "unknown"
     private var trusted = false
-    private var requestsServed = 0
     /// The worker endpoint this connection is glued to after a 101, counted in `open_connections`.
     private var upgradedEndpoint: String?
 
@@ -139,7 +138,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     // MARK: Requests
 
     private func process() {
-        guard let context else { return }
+        guard context != nil else { return }
         switch phase {
         case .head:
             guard var buffer = pending, buffer.readableBytes > 0 else {
@@ -313,12 +312,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             exchange = current
             requestSent()
         }
-        _ = context
     }
 
     /// Relays the request body bytes already read, by the request's framing.
     private func forwardBody() {
-        guard let context, var current = exchange, let upstream = current.upstream else { return }
+        guard var current = exchange, let upstream = current.upstream else { return }
         guard var buffer = pending, buffer.readableBytes > 0 else {
             if upstream.isWritable { resumeReading() } else { pauseReading() }
             return
@@ -400,7 +398,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 upstream.close(promise: nil)
             }
         }
-        requestsServed += 1
         if closeClient || !current.head.keepAlive || !clean {
             phase = .closed
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
@@ -459,7 +456,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
-        guard writable, let context else { return }
+        guard writable else { return }
         if phase == .body || phase == .upgraded { resumeReading() }
     }
 
