@@ -140,6 +140,53 @@ struct ProxyEndToEndTests {
         #expect(try waitUntil(5) { try t.workers("ws").first?["open_connections"] as? Int == 0 })
     }
 
+    @Test func proxyLimitsFromTheGlobalConfig_takeEffect() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.file(
+            "h/hostctl.yml",
+            "proxy:\n  max_body: 100\n  max_request_line: 1KiB\n  max_header_size: 2KiB\n  header_timeout: 300ms\n")
+        try t.addFixture("fx")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        func raw(_ text: String) -> String {
+            let port = UInt16(listen.split(separator: ":").last ?? "") ?? 0
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = port.bigEndian
+            sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            var data = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                data += buffer[0..<count]
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(raw("POST /fx/ HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n").hasPrefix("HTTP/1.1 413 "))
+        #expect(
+            raw("GET /fx/" + String(repeating: "a", count: 1100) + " HTTP/1.1\r\nHost: a\r\n\r\n").hasPrefix(
+                "HTTP/1.1 414 "))
+        #expect(
+            raw("GET /fx/ HTTP/1.1\r\nHost: a\r\nX-Big: " + String(repeating: "b", count: 2100) + "\r\n\r\n").hasPrefix(
+                "HTTP/1.1 431 "))
+        #expect(raw("GET /fx/ HTTP/1.1\r\nHost: a\r\n").hasPrefix("HTTP/1.1 408 "))
+        #expect(
+            raw("POST /fx/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello").hasPrefix(
+                "HTTP/1.1 200 OK"))
+    }
+
     @Test func routesByHost() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
