@@ -16,7 +16,7 @@ final class ProxyHarness: @unchecked Sendable {
     let proxy: ProxyServer
     var port = 0
 
-    init(workers count: Int, settings: ProxySettings = ProxySettings()) async throws {
+    init(workers count: Int, settings: ProxySettings = ProxySettings(), arguments: [String] = ["--echo"]) async throws {
         var template = Array("/tmp/hcp-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
         root = String(cString: made)
@@ -24,7 +24,7 @@ final class ProxyHarness: @unchecked Sendable {
             let path = "\(root)/\(index).sock"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: fixtureWorker)
-            process.arguments = ["--echo"]
+            process.arguments = arguments
             process.environment = ["PORT": path, "HOSTCTL_APP": "dante", "HOSTCTL_WORKER": String(index)]
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -270,6 +270,47 @@ struct ProxyIntegrationTests {
         #expect(tooLarge.hasPrefix("HTTP/1.1 413 "), "\(tooLarge)")
         let slow = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n")
         #expect(slow.hasPrefix("HTTP/1.1 408 "), "\(slow)")
+        await h.tearDown()
+    }
+
+    @Test func silentWorker_gives504_afterTheResponseTimeout() async throws {
+        var settings = ProxySettings()
+        settings.responseTimeout = .milliseconds(300)
+        let h = try await ProxyHarness(workers: 1, settings: settings, arguments: ["--silent"])
+        let started = Date()
+        let response = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 504 "), "\(response)")
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+        await h.tearDown()
+    }
+
+    @Test func idleKeepAliveClient_isClosedAfterTheIdleTimeout() async throws {
+        var settings = ProxySettings()
+        settings.idleTimeout = .milliseconds(300)
+        let h = try await ProxyHarness(workers: 1, settings: settings)
+        let started = Date()
+        // One keep-alive request, then silence: the proxy closes the connection, which ends the read.
+        let response = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200 OK"), "\(response)")
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed >= 0.3 && elapsed < 5, "\(elapsed)")
+        await h.tearDown()
+    }
+
+    @Test func connectionsBeyondTheLimit_areClosedAtOnce() async throws {
+        var settings = ProxySettings()
+        settings.maxConnections = 2
+        let h = try await ProxyHarness(workers: 1, settings: settings)
+        let first = connectTCP(h.port)
+        let second = connectTCP(h.port)
+        // Both admitted connections work...
+        _ = "GET /dante/ HTTP/1.1\r\nHost: a\r\n\r\n".withCString { send(first, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        #expect(readAll(first, until: hasResponses(1)).hasPrefix("HTTP/1.1 200 OK"))
+        // ...the third is closed without an answer.
+        let third = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(third.isEmpty, "\(third)")
+        close(first)
+        close(second)
         await h.tearDown()
     }
 

@@ -12,6 +12,7 @@
 //   --grandchild         start a grandchild (`sleep 3600`) in the same process group; prints `grandchild <pid>`
 //   --spew N             write N numbered lines to stdout and N to stderr, then go on
 //   --echo               answer with the request line, headers and body size too
+//   --silent             read requests but never answer them
 //   --print-env A,B,...  print `env A=value` (or `A=<unset>`) for each variable, and `args …` with its arguments
 import Foundation
 
@@ -42,6 +43,7 @@ let neverListen = flag("--never-listen")
 let grandchild = flag("--grandchild")
 let exitNow = flag("--exit-now")
 let echo = flag("--echo")
+let silent = flag("--silent")
 var printEnv: [String] = []
 if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
     printEnv = arguments[index + 1].split(separator: ",").map(String.init)
@@ -180,6 +182,7 @@ while true {
         var received = [UInt8]()
         defer { close(client) }
         while let (head, body) = readRequest(client, &received) {
+            if silent { continue }
             let requestLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
             if head.lowercased().contains("\r\nupgrade:") {
                 // Switch protocols and echo every byte back until the client closes.
