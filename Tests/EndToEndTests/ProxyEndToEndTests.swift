@@ -1,49 +1,6 @@
 import Foundation
 import Testing
 
-/// Sends one request to 127.0.0.1:port (or [::1]:port) with Connection: close and returns the whole response.
-func httpGet(_ address: String, _ path: String, host: String = "localhost") -> String {
-    let ipv6 = address.hasPrefix("[")
-    let port = UInt16(address.split(separator: ":").last ?? "") ?? 0
-    let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var connected: Int32 = -1
-    if ipv6 {
-        var sa = sockaddr_in6()
-        sa.sin6_family = sa_family_t(AF_INET6)
-        sa.sin6_port = port.bigEndian
-        sa.sin6_addr = in6addr_loopback
-        connected = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-            }
-        }
-    } else {
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
-        connected = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-    }
-    guard connected == 0 else { return "" }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
-    _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-    var data = [UInt8]()
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = read(fd, &buffer, buffer.count)
-        if count <= 0 { break }
-        data += buffer[0..<count]
-    }
-    return String(decoding: data, as: UTF8.self)
-}
-
 @Suite("front proxy in the daemon", .serialized)
 struct ProxyEndToEndTests {
     @Test func requestsThroughTheListener_reachReadyWorkers_andStoppedAppsAnswer503() throws {
@@ -115,22 +72,9 @@ struct ProxyEndToEndTests {
         try t.addFixture("ws")
         #expect(try t.hostctl(["start"]).status == 0)
         let listen = try #require((try t.status()?["listen"] as? [String])?.first)
-        let port = UInt16(listen.split(separator: ":").last ?? "") ?? 0
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        let request = "GET /ws/ HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
-        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let count = read(fd, &buffer, buffer.count)
-        #expect(String(decoding: buffer[0..<max(count, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 101 "))
+        let fd = try #require(Wire.connect(listen))
+        Wire.send(fd, "GET /ws/ HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        #expect(Wire.read(fd) { $0.contains("\r\n\r\n") }.hasPrefix("HTTP/1.1 101 "))
         let open = try t.workers("ws").first?["open_connections"] as? Int
         #expect(open == 1, "\(String(describing: open))")
         #expect(
@@ -149,31 +93,7 @@ struct ProxyEndToEndTests {
         try t.addFixture("fx")
         #expect(try t.hostctl(["start"]).status == 0)
         let listen = try #require((try t.status()?["listen"] as? [String])?.first)
-        func raw(_ text: String) -> String {
-            let port = UInt16(listen.split(separator: ":").last ?? "") ?? 0
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var sa = sockaddr_in()
-            sa.sin_family = sa_family_t(AF_INET)
-            sa.sin_port = port.bigEndian
-            sa.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            var data = [UInt8]()
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count <= 0 { break }
-                data += buffer[0..<count]
-            }
-            return String(decoding: data, as: UTF8.self)
-        }
+        func raw(_ text: String) -> String { Wire.exchange(listen, text) }
         #expect(raw("POST /fx/ HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n").hasPrefix("HTTP/1.1 413 "))
         #expect(
             raw("GET /fx/" + String(repeating: "a", count: 1100) + " HTTP/1.1\r\nHost: a\r\n\r\n").hasPrefix(
