@@ -28,3 +28,18 @@ need_swift() {
     fi
     command -v swift >/dev/null 2>&1 || { echo "swift is not installed: install the Swift 6 toolchain from swift.org" >&2; exit 1; }
 }
+
+# pip_install MODULE...: installs the Python modules that python3 cannot import yet (python3 and pip
+# from apt when missing; on Debian's own python3, pip needs --break-system-packages).
+pip_install() {
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    local missing=()
+    for module in "$@"; do
+        python3 -c "import $module" 2>/dev/null || missing+=("$module")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing (pip): ${missing[*]}" >&2
+    python3 -m pip install -q "${missing[@]}" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "${missing[@]}"
+}

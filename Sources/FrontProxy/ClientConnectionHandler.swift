@@ -35,6 +35,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var prefix: String
         var worker: EndpointTable.Worker
         var reused = false
+        /// Set after a reused idle connection failed: the retry opens a new connection.
+        var freshOnly = false
         var attempts = 1
         var failed: Set<String> = []
         var upstream: (any Channel)?
@@ -230,7 +232,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func connect() {
         guard let current = exchange else { return }
         phase = .connecting
-        if let pooled = pool.takeIdle(current.worker.endpoint) {
+        if !current.freshOnly, let pooled = pool.takeIdle(current.worker.endpoint) {
             exchange?.reused = true
             attach(pooled.channel, handler: pooled.handler)
             return
@@ -255,13 +257,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Moves the exchange to another ready worker, once; false when it cannot be retried.
-    private func retry() -> Bool {
+    /// Moves the exchange to another ready worker, once; false when it cannot be retried. After a reused
+    /// idle connection failed (`stale`), the worker is not at fault: it may be picked again, on a new connection.
+    private func retry(stale: Bool = false) -> Bool {
         guard var current = exchange, current.attempts < 2, phase == .connecting || phase == .response else {
             return false
         }
         releaseWorker(&current)
-        current.failed.insert(current.worker.endpoint)
+        if stale { current.freshOnly = true } else { current.failed.insert(current.worker.endpoint) }
         guard let app = state.snapshot.apps[current.app], let next = state.pick(app, excluding: current.failed) else {
             exchange = current
             return false
@@ -419,7 +422,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if !responseStarted && phase == .response && current.head.framing == .none && (current.reused || idempotent) {
             current.upstream?.close(promise: nil)
             exchange = current
-            if retry() { return }
+            if retry(stale: current.reused) { return }
             current = exchange ?? current
         }
         releaseWorker(&current)

@@ -118,4 +118,26 @@ struct ProxyEndToEndTests {
         #expect(httpGet(listen, "/blog/", host: "blog.example.com").contains("\r\n\r\nblog 1 "))
         #expect(httpGet(listen, "/blog/", host: "other.example.com").contains("\r\n\r\nsite 1 "))
     }
+
+    @Test func webSocketEchoAndClose_throughTheProxy_withAnIndependentClientAndServer() throws {
+        // Both ends are Python's `websockets` library (scripts/test installs it): nothing shared with the proxy.
+        let fixtures = packageRoot + "/Tests/Fixtures/websocket"
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        let r = try t.hostctl(["add", "wsecho", fixtures, "--command", "python3 echo_server.py", "--route", "/wsecho"])
+        #expect(r.status == 0, "\(r)")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", fixtures + "/client.py", "ws://\(listen)/wsecho/"]
+        let output = Pipe()
+        client.standardOutput = output
+        try client.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0, "\(text)")
+        #expect(text == "ok text\nok binary\nok ping\nok close\n", "\(text)")
+        #expect(try waitUntil(5) { try t.workers("wsecho").first?["open_connections"] as? Int == 0 })
+    }
 }

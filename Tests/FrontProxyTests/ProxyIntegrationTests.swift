@@ -356,4 +356,52 @@ struct ProxyIntegrationTests {
         #expect(response.hasPrefix("HTTP/1.1 502 "), "\(response)")
         await h.tearDown()
     }
+
+    @Test func requestOnAPooledConnectionTheWorkerClosed_isRetriedOnANewConnection() async throws {
+        // The worker closes each connection, unanswered, when its second request arrives: every request
+        // after the first is sent on a pooled connection that is dead, and must still succeed.
+        let h = try await ProxyHarness(workers: 1, arguments: ["--echo", "--drop-reused"])
+        for index in 1...6 {
+            let method = index.isMultiple(of: 2) ? "POST" : "GET"
+            let response = h.send("\(method) /dante/\(index) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 200 OK"), "request \(index): \(response)")
+            #expect(response.contains("count \(index)\n"), "each request reached the worker once: \(response)")
+        }
+        await h.tearDown()
+    }
+
+    @Test func idempotentRequest_whoseWorkerDies_isRetriedOnceOnAnotherWorker() async throws {
+        let h = try await ProxyHarness(workers: 2, arguments: ["--die-on-request"])
+        let response = h.send("GET /dante/die HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 502 "), "\(response)")
+        let first = await exited(h.workers[0])
+        let second = await exited(h.workers[1])
+        #expect(first && second, "both workers saw the request")
+        await h.tearDown()
+    }
+
+    @Test func postWhoseWorkerDies_gives502_andIsNotRetried() async throws {
+        let h = try await ProxyHarness(workers: 2, arguments: ["--die-on-request"])
+        let response = h.send("POST /dante/die HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 502 "), "\(response)")
+        let first = await exited(h.workers[0])
+        let second = await exited(h.workers[1], within: first ? .milliseconds(300) : .seconds(10))
+        #expect(first != second, "exactly one worker saw the POST")
+        await h.tearDown()
+    }
+
+    @Test func workerDyingAfterTheResponseBegan_closesTheClientConnection() async throws {
+        let h = try await ProxyHarness(workers: 1, arguments: ["--die-on-request"])
+        let response = h.send("GET /dante/half HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200 OK"), "\(response)")
+        #expect(response.hasSuffix("only part of it"), "the client sees the cut, not a made-up end: \(response)")
+        await h.tearDown()
+    }
+}
+
+/// True once `process` has exited, false if it still runs after `within`.
+func exited(_ process: Process, within: Duration = .seconds(10)) async -> Bool {
+    let deadline = ContinuousClock.now + within
+    while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+    return !process.isRunning
 }

@@ -13,6 +13,10 @@
 //   --spew N             write N numbered lines to stdout and N to stderr, then go on
 //   --echo               answer with the request line, headers and body size too
 //   --silent             read requests but never answer them
+//   --drop-reused        close a connection, unanswered, when its second request arrives (as a worker that
+//                        closed an idle keep-alive connection just as a request was sent on it)
+//   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
+//                        response head and part of the body, then exit
 //   --print-env A,B,...  print `env A=value` (or `A=<unset>`) for each variable, and `args …` with its arguments
 import Foundation
 
@@ -44,6 +48,8 @@ let grandchild = flag("--grandchild")
 let exitNow = flag("--exit-now")
 let echo = flag("--echo")
 let silent = flag("--silent")
+let dropReused = flag("--drop-reused")
+let dieOnRequest = flag("--die-on-request")
 var printEnv: [String] = []
 if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
     printEnv = arguments[index + 1].split(separator: ",").map(String.init)
@@ -180,10 +186,20 @@ while true {
     if client < 0 { continue }
     Thread.detachNewThread {
         var received = [UInt8]()
+        var served = 0
         defer { close(client) }
         while let (head, body) = readRequest(client, &received) {
             if silent { continue }
+            served += 1
+            if dropReused && served == 2 { return }
             let requestLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
+            let path = requestLine.split(separator: " ").dropFirst().first ?? ""
+            if dieOnRequest && path.hasSuffix("/die") { exit(3) }
+            if dieOnRequest && path.hasSuffix("/half") {
+                let partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it"
+                _ = partial.withCString { write(client, $0, strlen($0)) }
+                exit(3)
+            }
             if head.lowercased().contains("\r\nupgrade:") {
                 // Switch protocols and echo every byte back until the client closes.
                 let answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n"
