@@ -257,7 +257,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Moves the exchange to another ready worker, once; false when it cannot be retried. After a reused
+    /// Moves the exchange to another ready worker, once.
+    ///
+    /// False when it cannot be retried. After a reused
     /// idle connection failed (`stale`), the worker is not at fault: it may be picked again, on a new connection.
     private func retry(stale: Bool = false) -> Bool {
         guard var current = exchange, current.attempts < 2, phase == .connecting || phase == .response else {
