@@ -9,7 +9,9 @@
 //   locations, and thin syscall wrappers. It imports no other target.
 // - `CHostSupport` (C) is the only code that forks: spawn through a keeper, pidfds, pipes.
 // - `Supervision` spawns and watches workers; it knows nothing of HTTP. Not wired into the CLI yet.
-// Later steps add FrontProxy, LogStore, Systemd, ControlProtocol and HostDaemon.
+// - `LogStore` captures worker output into rotated files and reads them back (`hostctl logs` reads
+//   the files without the daemon); it imports HostSupport and CHostSupport (epoll, inotify). `Supervision` feeds it.
+// Later steps add Systemd.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -39,6 +41,7 @@ let package = Package(
                 "HostConfig",
                 "HostDaemon",
                 "HostSupport",
+                "LogStore",
                 "CHostSupport",
             ],
             swiftSettings: swiftSettings
@@ -65,6 +68,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "LogStore",
+            dependencies: ["CHostSupport", "HostSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ControlProtocol",
             dependencies: ["HostSupport"],
             swiftSettings: swiftSettings
@@ -72,13 +80,14 @@ let package = Package(
         .target(
             name: "HostDaemon",
             dependencies: [
-                "ControlProtocol", "FrontProxy", "HostConfig", "HostSupport", "Supervision", "CHostSupport",
+                "ControlProtocol", "FrontProxy", "HostConfig", "HostSupport", "LogStore", "Supervision",
+                "CHostSupport",
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Supervision",
-            dependencies: ["CHostSupport", "HostConfig", "HostSupport"],
+            dependencies: ["CHostSupport", "HostConfig", "HostSupport", "LogStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -94,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisionTests",
-            dependencies: ["Supervision", "CHostSupport", "HostSupport", "hostctl-fixture-worker"],
+            dependencies: ["Supervision", "CHostSupport", "HostSupport", "LogStore", "hostctl-fixture-worker"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -104,6 +113,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LogStoreTests",
+            dependencies: ["LogStore", "hostctl-fixture-worker"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

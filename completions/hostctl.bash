@@ -173,13 +173,13 @@ _hostctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|remove|list|show|check|start|stop|restart|status|shutdown|serve|help)
+    add|remove|list|show|check|start|stop|restart|status|shutdown|serve|logs|help)
         # Offer subcommand argument completions
         "_hostctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add remove list show check start stop restart status shutdown serve help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add remove list show check start stop restart status shutdown serve logs help' -- "${cur}"))
         ;;
     esac
 }
@@ -374,6 +374,33 @@ _hostctl_serve() {
         return
         ;;
     '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_logs() {
+    repeating_flags=()
+    non_repeating_flags=(-f --follow --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home -n --lines --since --worker --stream)
+    __hostctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    '-n'|'--lines')
+        return
+        ;;
+    '--since')
+        return
+        ;;
+    '--worker')
+        return
+        ;;
+    '--stream')
         return
         ;;
     esac

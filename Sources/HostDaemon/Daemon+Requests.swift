@@ -3,6 +3,7 @@ import Foundation
 import FrontProxy
 import HostConfig
 import HostSupport
+import LogStore
 import Supervision
 
 extension Daemon {
@@ -169,6 +170,7 @@ extension Daemon {
         for name in names {
             if let supervisor = supervisors[name]?.supervisor {
                 var app = Self.document(await supervisor.snapshot())
+                app.droppedLogLines = context.output.droppedLines(app: name)
                 for index in app.workers.indices {
                     if let endpoint = app.workers[index].endpoint {
                         app.workers[index].inFlight = proxy.inFlight(endpoint)
@@ -193,9 +195,10 @@ extension Daemon {
                     slot: $0, generation: 0, pid: nil, state: "exited", endpoint: nil, startedAt: nil, restarts: 0,
                     rssBytes: 0, lastExit: nil)
             }
-            apps.append(
-                StatusDocument.App(
-                    name: name, state: "stopped", reason: nil, route: config.route.path, workers: workers))
+            var app = StatusDocument.App(
+                name: name, state: "stopped", reason: nil, route: config.route.path, workers: workers)
+            app.droppedLogLines = context.output.droppedLines(app: name)
+            apps.append(app)
         }
         return ControlResponse(
             status: StatusDocument(

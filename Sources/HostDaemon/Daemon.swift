@@ -4,6 +4,7 @@ import Foundation
 import FrontProxy
 public import HostConfig
 public import HostSupport
+import LogStore
 import Supervision
 
 /// The daemon: one per home. Owns the home's lock, the control socket and one `AppSupervisor` per
@@ -35,7 +36,7 @@ public actor Daemon {
         self.proxy = proxy
         routes = RoutingPublisher(proxy: proxy)
         context = SupervisionContext(
-            spawner: Spawner(), monitor: ProcessMonitor(), output: OutputCollector(logsDirectory: layout.logsDirectory),
+            spawner: Spawner(), monitor: ProcessMonitor(), output: LogCapture(logsDirectory: layout.logsDirectory),
             runDirectory: layout.runDirectory, environment: environment)
         stopped = StoppedApps(path: layout.stateDirectory + "/stopped-apps")
     }
@@ -197,6 +198,8 @@ public actor Daemon {
             }
         }
         supervisors.removeAll()
+        // The workers' last lines and the `stopped` lines reach the files before the daemon exits.
+        context.output.flush()
         finished?.resume()
         finished = nil
     }

@@ -1,6 +1,7 @@
 import Foundation
 public import HostConfig
 import HostSupport
+public import LogStore
 
 /// What every app supervisor shares: the spawning thread, the reaper, the output reader, the home.
 public struct SupervisionContext: Sendable {
@@ -9,7 +10,7 @@ public struct SupervisionContext: Sendable {
     /// Learns of keeper exits.
     public var monitor: ProcessMonitor
     /// Reads worker output.
-    public var output: OutputCollector
+    public var output: LogCapture
     /// `<home>/run`, where pipe and fd sockets live.
     public var runDirectory: String
     /// The daemon's environment, from which the workers' is made.
@@ -17,7 +18,7 @@ public struct SupervisionContext: Sendable {
 
     /// Creates a context.
     public init(
-        spawner: Spawner, monitor: ProcessMonitor, output: OutputCollector, runDirectory: String,
+        spawner: Spawner, monitor: ProcessMonitor, output: LogCapture, runDirectory: String,
         environment: [String: String]
     ) {
         self.spawner = spawner

@@ -2,6 +2,7 @@ import CHostSupport
 import Foundation
 import HostConfig
 import HostSupport
+import LogStore
 
 /// The state of one app's supervision, changed only by `AppSupervisor.run()`.
 struct SupervisorCore {
@@ -69,6 +70,8 @@ struct SupervisorCore {
             guard let index = current(slot, generation), slots[index].state == .starting else { return }
             // starting -> ready: it takes traffic from now on.
             slots[index].state = .ready
+            let took = slots[index].startedAt.map { clock.now - $0 } ?? .zero
+            context.output.note("ready after \(Self.milliseconds(took))", about: source(slot, generation))
             if slots.allSatisfy({ $0.state == .ready }) {
                 failedReason = nil
                 resolveStart(.ready)
@@ -80,6 +83,9 @@ struct SupervisorCore {
             // starting -> (killed): not ready in time counts as a failure; its exit event follows.
             slots[index].notReadyReason =
                 "worker \(slot) was not ready within \(ConfigDuration.format(config.ready.timeout))"
+            context.output.note(
+                "not ready within \(ConfigDuration.format(config.ready.timeout)): killing it (SIGKILL)",
+                about: source(slot, generation))
             kill(-process.workerPID, SIGKILL)
         case .exited(let slot, let generation, let exit):
             await exited(slot: slot, generation: generation, exit: exit, group: &group)
@@ -90,6 +96,9 @@ struct SupervisorCore {
         case .stopDeadline(let slot, let generation):
             guard let index = current(slot, generation), let process = slots[index].process else { return }
             // stopping -> killed: the stop timeout passed.
+            context.output.note(
+                "still running \(ConfigDuration.format(config.stop.timeout)) after the stop signal: SIGKILL",
+                about: source(slot, generation))
             kill(-process.workerPID, SIGKILL)
         case .groupDeadline(let processGroup):
             // Whatever is left of an exited worker's process group gets SIGKILL (ESRCH when nothing is).
@@ -135,6 +144,8 @@ struct SupervisorCore {
             guard slots[index].state != .stopping else { continue }
             // ready/starting -> stopping: stop signal to the whole group; SIGKILL at the deadline.
             slots[index].state = .stopping
+            context.output.note(
+                "stopping: SIG\(config.stop.signal)", about: source(slots[index].slot, slots[index].generation))
             kill(-process.workerPID, signalNumber(config.stop.signal))
             let event = AppSupervisor.Event.stopDeadline(slot: slots[index].slot, generation: slots[index].generation)
             schedule(event, after: config.stop.timeout, group: &group)
@@ -227,16 +238,21 @@ struct SupervisorCore {
         close(out[1])
         close(err[1])
         closeHandoff(handoff, keepSocketFile: true)
-        let source = OutputCollector.Source(app: config.name, slot: slot, generation: generation)
+        let source = source(slot, generation)
         switch result {
         case .failure(let error):
             close(out[0])
             close(err[0])
             if let path = handoff.socketPath { unlink(path) }
             // An exec failure is not a crash loop: the app is failed at once, with the reason.
+            context.output.note("cannot start: \(error.description)", about: source)
             fail(index, reason: "worker \(slot): \(error.description)")
         case .success(let process):
-            context.output.collect(stdout: out[0], stderr: err[0], from: source)
+            context.output.configure(
+                app: config.name, maxSize: Int64(config.logs.maxSize.bytes), maxFiles: config.logs.maxFiles)
+            context.output.collect(
+                stdout: out[0], stderr: err[0], from: source,
+                announce: "started pid \(process.workerPID): \(arguments.joined(separator: " "))")
             // exited/backoff -> starting: readiness is probed from now on.
             slots[index].state = .starting
             slots[index].process = process
@@ -285,10 +301,12 @@ struct SupervisorCore {
         // A worker is its process group: the rest of the group gets the stop signal now, SIGKILL later.
         kill(-process.workerPID, signalNumber(config.stop.signal))
         schedule(.groupDeadline(processGroup: process.workerPID), after: config.stop.timeout, group: &group)
-        let source = OutputCollector.Source(app: config.name, slot: slot, generation: generation)
+        let source = source(slot, generation)
+        let ran = Self.milliseconds(clock.now - (slots[index].startedAt ?? clock.now))
 
         if !wantsRunning || previous == .stopping {
             // stopping -> exited.
+            context.output.note("stopped: \(Self.exitText(exit)) after \(ran)", about: source)
             slots[index].state = .exited
             context.output.forget(source)
             if !isAlive {
@@ -310,8 +328,15 @@ struct SupervisorCore {
         switch action {
         case .stayStopped:
             // ready -> exited: the policy does not restart it.
+            context.output.note(
+                "\(Self.exitText(exit)) after \(ran); not restarted (restart: \(config.restart.policy.rawValue))",
+                about: source)
             slots[index].state = .exited
         case .restart(let delay):
+            context.output.note(
+                "\(Self.exitText(exit)) after \(ran); restart \(slots[index].restarts + 1) "
+                    + (delay == .zero ? "now" : "in \(Self.milliseconds(delay))"),
+                about: source)
             if delay == .zero {
                 slots[index].restarts += 1
                 await launch(index, group: &group)
@@ -322,6 +347,9 @@ struct SupervisorCore {
             }
         case .markFailed(let reason, let retryAfter):
             // -> failed, still retried at the maximum backoff.
+            context.output.note(
+                "\(Self.exitText(exit)) after \(ran); app failed: \(reason); retrying in \(Self.milliseconds(retryAfter))",
+                about: source)
             failedReason = reason
             slots[index].state = .backoff
             schedule(.restartDue(slot: slot, generation: generation), after: retryAfter, group: &group)
@@ -329,6 +357,32 @@ struct SupervisorCore {
     }
 
     // MARK: Helpers
+
+    func source(_ slot: Int, _ generation: Int) -> LogCapture.Source {
+        LogCapture.Source(app: config.name, slot: slot, generation: generation)
+    }
+
+    /// `exited with status 1`, `killed by signal 9 (KILL)`.
+    static func exitText(_ exit: WorkerExit) -> String {
+        switch exit {
+        case .exited: return "exited with \(exit)"
+        case .signaled: return "killed by \(exit)"
+        }
+    }
+
+    /// `120ms`, `2.5s`, `3m10s`: a duration for a log line.
+    static func milliseconds(_ duration: Duration) -> String {
+        let total =
+            Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000)
+        if total < 1000 { return "\(total)ms" }
+        if total < 60_000 {
+            let tenths = total / 100
+            return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
+        }
+        let seconds = total / 1000
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        return "\(seconds / 3600)h\((seconds % 3600) / 60)m"
+    }
 
     func schedule(_ event: AppSupervisor.Event, after delay: Duration, group: inout DiscardingTaskGroup) {
         let events = self.events

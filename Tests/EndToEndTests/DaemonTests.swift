@@ -137,8 +137,8 @@ struct DaemonTests {
         try t.addFixture("g", ["--grandchild"], flags: ["--workers", "2"])
         #expect(try t.hostctl(["start", "g"]).status == 0)
         let log = t.home + "/logs/g/g.log"
-        #expect(waitUntil(5) { ((try? t.read(log)) ?? "").components(separatedBy: "grandchild").count == 3 })
-        let grandchildren = ((try? t.read(log)) ?? "").split(separator: "\n").filter { $0.contains("grandchild") }
+        #expect(waitUntil(5) { ((try? t.read(log)) ?? "").components(separatedBy: "| grandchild ").count == 3 })
+        let grandchildren = ((try? t.read(log)) ?? "").split(separator: "\n").filter { $0.contains("| grandchild ") }
             .compactMap { Int32($0.split(separator: " ").last ?? "") }
         #expect(grandchildren.count == 2)
         let workers = try t.workers("g").compactMap { ($0["pid"] as? Int).map(Int32.init) }

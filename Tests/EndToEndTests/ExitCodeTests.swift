@@ -74,11 +74,12 @@ struct ExitCodeTests {
         let r = try runHostctl(["--help"])
         #expect(r.status == 0)
         for built in [
-            "add", "remove", "list", "show", "check", "start", "stop", "restart", "status", "shutdown", "serve",
+            "add", "remove", "list", "show", "check", "start", "stop", "restart", "status", "logs", "shutdown",
+            "serve",
         ] {
             #expect(r.stdout.contains("  \(built) "), "\(built) is not listed")
         }
-        for later in ["logs", "reload", "systemd-unit"] {
+        for later in ["reload", "systemd-unit"] {
             #expect(!r.stdout.contains("  \(later) "), "\(later) is listed but not built")
         }
     }

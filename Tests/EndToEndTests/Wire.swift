@@ -86,9 +86,9 @@ func httpGet(_ address: String, _ path: String, host: String = "localhost") -> S
     Wire.exchange(address, "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
 }
 
-/// Sends `GET /` to a worker endpoint (a Unix socket path or 127.0.0.1:PORT) and returns the body.
-func fetch(_ endpoint: String) -> String? {
-    let response = Wire.exchange(endpoint, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") { text in
+/// Sends `GET path` to a worker endpoint (a Unix socket path or 127.0.0.1:PORT) and returns the body.
+func fetch(_ endpoint: String, path: String = "/") -> String? {
+    let response = Wire.exchange(endpoint, "GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n") { text in
         guard let range = text.range(of: "\r\n\r\n") else { return false }
         return text[range.upperBound...].hasSuffix("\n")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import HostConfig
+import LogStore
 import Supervision
 import Testing
 
@@ -22,7 +23,7 @@ final class SupervisedApp: @unchecked Sendable {
             name: name, globalDefaults: ConfigLayer(), handler: layer, handlerFile: "test.yml", override: nil
         ).get().config
         let context = SupervisionContext(
-            spawner: Self.context.0, monitor: Self.context.1, output: OutputCollector(logsDirectory: root + "/logs"),
+            spawner: Self.context.0, monitor: Self.context.1, output: LogCapture(logsDirectory: root + "/logs"),
             runDirectory: root + "/run", environment: ProcessInfo.processInfo.environment)
         supervisor = AppSupervisor(config: config, context: context)
         let supervisor = self.supervisor
@@ -181,7 +182,7 @@ struct AppSupervisorTests {
         let grandchildLine = try #require(
             eventuallyValue(5) {
                 (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").first {
-                    $0.contains("grandchild")
+                    $0.contains("| grandchild ")
                 }
             })
         let grandchild = try #require(Int32(grandchildLine.split(separator: " ").last ?? ""))

@@ -3,6 +3,9 @@
 
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 /// What to start. Every pointer is borrowed for the duration of hc_spawn only.

@@ -11,12 +11,15 @@
 //   --never-listen       never listen (stays up)
 //   --grandchild         start a grandchild (`sleep 3600`) in the same process group; prints `grandchild <pid>`
 //   --spew N             write N numbered lines to stdout and N to stderr, then go on
+//   --lines N            write N lines to stdout and N to stderr (`out <slot> <i> xxx…`, --line-bytes long,
+//                        newline included, default 100), in 32 KiB writes, then exit 0
 //   --echo               answer with the request line, headers and body size too
 //   --silent             read requests but never answer them
 //   --drop-reused        close a connection, unanswered, when its second request arrives (as a worker that
 //                        closed an idle keep-alive connection just as a request was sent on it)
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
 //                        response head and part of the body, then exit
+//   --log-requests       print `request <path>` to stdout for each request
 //   --print-env A,B,...  print `env A=value` (or `A=<unset>`) for each variable, and `args …` with its arguments
 import Foundation
 
@@ -50,6 +53,7 @@ let echo = flag("--echo")
 let silent = flag("--silent")
 let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
+let logRequests = flag("--log-requests")
 var printEnv: [String] = []
 if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
     printEnv = arguments[index + 1].split(separator: ",").map(String.init)
@@ -74,6 +78,33 @@ if grandchild {
     let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("3600"), nil]
     posix_spawn(&pid, "/bin/sleep", nil, nil, argv, environ)
     print("grandchild \(pid)")
+}
+if let lines = value("--lines") {
+    let size = value("--line-bytes") ?? 100
+    var chunks: [[UInt8]] = [[], []]
+    func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written <= 0 { exit(1) }
+            offset += written
+        }
+    }
+    for index in 1...max(lines, 1) {
+        for stream in 0...1 {
+            var line = Array("\(stream == 0 ? "out" : "err") \(slot) \(index) ".utf8)
+            if line.count < size - 1 { line += [UInt8](repeating: UInt8(ascii: "x"), count: size - 1 - line.count) }
+            line.append(10)
+            chunks[stream] += line
+            if chunks[stream].count >= 32768 {
+                writeAll(Int32(stream + 1), chunks[stream])
+                chunks[stream].removeAll(keepingCapacity: true)
+            }
+        }
+    }
+    writeAll(1, chunks[0])
+    writeAll(2, chunks[1])
+    exit(0)
 }
 if let spew {
     for line in 1...max(spew, 1) {
@@ -194,6 +225,7 @@ while true {
             if dropReused && served == 2 { return }
             let requestLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
             let path = requestLine.split(separator: " ").dropFirst().first ?? ""
+            if logRequests { print("request \(path)") }
             if dieOnRequest && path.hasSuffix("/die") { exit(3) }
             if dieOnRequest && path.hasSuffix("/half") {
                 let partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it"

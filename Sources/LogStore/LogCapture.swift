@@ -1,0 +1,434 @@
+import CHostSupport
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Captures every worker's stdout and stderr.
+///
+/// One thread reads the pipes (epoll, non-blocking) and
+/// turns them into stamped records in a per-app buffer; another writes the buffers to the app's log
+/// files through a `LogWriter` (rotation, dropped-line counting). A record reaches the file as soon as
+/// the writer thread is free: writes are batched only by what arrived while the last one ran.
+///
+/// Memory is bounded: when an app's buffer reaches `bufferCap` because the disk is slower than its
+/// workers, its pipes are no longer read until the writer took the buffer, so the workers block on
+/// their full pipes as they would writing to a slow file. An app holds at most two buffers: the one
+/// being written and the one filling, each `bufferCap` plus the records of one 64 KiB read per pipe.
+/// Events about workers (started, ready, exited)
+/// are written in the same stream, after whatever the worker wrote before them.
+public final class LogCapture: @unchecked Sendable {
+    /// One worker generation's output identity.
+    public struct Source: Sendable, Hashable {
+        /// The app's name.
+        public var app: String
+        /// The slot.
+        public var slot: Int
+        /// The generation.
+        public var generation: Int
+
+        /// Creates a source.
+        public init(app: String, slot: Int, generation: Int) {
+            self.app = app
+            self.slot = slot
+            self.generation = generation
+        }
+    }
+
+    /// One app's buffer and writer.
+    ///
+    /// Fields are guarded by the capture's `condition`, except `writer`,
+    /// which only the writer thread uses.
+    private final class AppLog {
+        let writer: LogWriter
+        var pending: [UInt8] = []
+        var maxSize: Int64
+        var maxFiles: Int
+        var fds: Set<Int32> = []
+        var paused = false
+        var dropped = 0
+
+        init(writer: LogWriter) {
+            self.writer = writer
+            maxSize = writer.maxSize
+            maxFiles = writer.maxFiles
+        }
+    }
+
+    /// One open pipe.
+    ///
+    /// Guarded by `condition`.
+    private final class Pipe {
+        let source: Source
+        let stream: LogStream
+        let app: AppLog
+        var splitter = LineSplitter()
+        let middle: [UInt8]
+        let middleContinued: [UInt8]
+
+        init(source: Source, stream: LogStream, app: AppLog) {
+            self.source = source
+            self.stream = stream
+            self.app = app
+            middle = LogRecord.middle(
+                app: source.app, slot: source.slot, generation: source.generation, stream: stream, continued: false)
+            middleContinued = LogRecord.middle(
+                app: source.app, slot: source.slot, generation: source.generation, stream: stream, continued: true)
+        }
+    }
+
+    /// The last stderr lines of a worker generation, for `start`'s failure message.
+    // Invariant: a Tail's fields are only touched with the capture's `condition` locked.
+    private final class Tail: @unchecked Sendable {
+        var lines: [[UInt8]] = []
+        var openStreams = 2
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private struct Note {
+        var app: String
+        var source: Source?
+        var text: String
+    }
+
+    /// How many stderr lines a tail keeps.
+    private static let tailLines = 20
+
+    // Invariant: every field below is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var pipes: [Int32: Pipe] = [:]
+    private var tails: [Source: Tail] = [:]
+    private var apps: [String: AppLog] = [:]
+    private var notes: [Note] = []
+    private var writing = 0
+    /// `flush` barriers: asked for, and passed by the reading thread.
+    private var barrier = 0
+    private var passed = 0
+    /// Whether the last barrier pass found anything still to read (or a paused app).
+    private var passFoundMore = false
+
+    private let epoll: Int32
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let logsDirectory: String
+    private let sink: any LogSink
+    private let bufferCap: Int
+    private let defaultMaxSize: Int64
+    private let defaultMaxFiles: Int
+
+    /// Starts the reading and writing threads (for the life of the process).
+    ///
+    /// Logs go below
+    /// `logsDirectory`, one directory per app. `bufferCap` bounds each app's buffer (bytes).
+    public init(
+        logsDirectory: String, sink: any LogSink = FileLogSink(), bufferCap: Int = 512 * 1024,
+        defaultMaxSize: Int64 = 10 << 20, defaultMaxFiles: Int = 5
+    ) {
+        self.logsDirectory = logsDirectory
+        self.sink = sink
+        self.bufferCap = bufferCap
+        self.defaultMaxSize = defaultMaxSize
+        self.defaultMaxFiles = defaultMaxFiles
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        precondition(epoll >= 0, "internal inconsistency: epoll_create1 failed (errno \(errno))")
+        var wake: [Int32] = [0, 0]
+        precondition(hc_pipe_cloexec(&wake, O_NONBLOCK) == 0, "internal inconsistency: pipe2 failed")
+        wakeRead = wake[0]
+        wakeWrite = wake[1]
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = wakeRead
+        epoll_ctl(epoll, EPOLL_CTL_ADD, wakeRead, &event)
+        // The threads keep their object alive: they run for the life of the process.
+        let reader = Thread { [self] in self.readLoop() }
+        reader.name = "hostctl-log-read"
+        reader.start()
+        let writer = Thread { [self] in self.writeLoop() }
+        writer.name = "hostctl-log-write"
+        writer.start()
+    }
+
+    /// Sets an app's rotation (`logs.max_size`, `logs.max_files`); applies from the next write.
+    public func configure(app: String, maxSize: Int64, maxFiles: Int) {
+        condition.withLock {
+            let log = appLog(app)
+            log.maxSize = maxSize
+            log.maxFiles = max(1, maxFiles)
+        }
+    }
+
+    /// Takes ownership of the read ends of a worker's stdout and stderr pipes (closed at end of file);
+    /// `announce`, when given, is written as a hostctl line before anything the worker writes.
+    public func collect(stdout: Int32, stderr: Int32, from source: Source, announce: String? = nil) {
+        condition.lock()
+        let log = appLog(source.app)
+        if let announce {
+            var clock = LogTimestamp()
+            append(announce, source: source, to: log, clock: &clock)
+        }
+        pipes[stdout] = Pipe(source: source, stream: .out, app: log)
+        pipes[stderr] = Pipe(source: source, stream: .err, app: log)
+        tails[source] = Tail()
+        for fd in [stdout, stderr] {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            // F_SETPIPE_SZ (Linux): a larger pipe lets a chatty worker run ahead of one read.
+            _ = fcntl(fd, 1031, Int32(256 * 1024))
+            log.fds.insert(fd)
+            if !log.paused { watch(fd) }
+        }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Writes a hostctl line about a worker, after everything the worker wrote before this call.
+    public func note(_ text: String, about source: Source) {
+        condition.withLock { notes.append(Note(app: source.app, source: source, text: text)) }
+        wake()
+    }
+
+    /// Writes a hostctl line about a whole app.
+    public func note(_ text: String, app: String) {
+        condition.withLock { notes.append(Note(app: app, source: nil, text: text)) }
+        wake()
+    }
+
+    /// The last stderr lines of `source`, once both its pipes reached end of file or `wait` passed.
+    public func lastErrorLines(of source: Source, wait: Duration = .milliseconds(300)) async -> [String] {
+        let tail: Tail? = condition.withLock { tails[source] }
+        guard let tail else { return [] }
+        if condition.withLock({ tail.openStreams > 0 }) {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        self.condition.lock()
+                        if tail.openStreams == 0 {
+                            self.condition.unlock()
+                            continuation.resume()
+                        } else {
+                            tail.waiters.append(continuation)
+                            self.condition.unlock()
+                        }
+                    }
+                }
+                group.addTask { try? await Task.sleep(for: wait) }
+                await group.next()
+                group.cancelAll()
+                // A waiter still parked is resumed now; end of file will find none.
+                let waiters = self.condition.withLock {
+                    let waiters = tail.waiters
+                    tail.waiters = []
+                    return waiters
+                }
+                for waiter in waiters { waiter.resume() }
+            }
+        }
+        return condition.withLock { tail.lines.map { LogRecord.escape($0) } }
+    }
+
+    /// Forgets a worker generation's stderr tail (after it was reported or replaced).
+    public func forget(_ source: Source) {
+        condition.withLock { _ = tails.removeValue(forKey: source) }
+    }
+
+    /// Lines of `app` dropped because they could not be written.
+    public func droppedLines(app: String) -> Int {
+        condition.withLock { apps[app]?.dropped ?? 0 }
+    }
+
+    /// Bytes read from `app`'s workers and not yet handed to the writer.
+    func buffered(app: String) -> Int {
+        condition.withLock { apps[app]?.pending.count ?? 0 }
+    }
+
+    /// Waits until every line read so far is written (or `timeout` passed); for shutdown and tests.
+    public func flush(timeout: Duration = .seconds(5)) {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds) + 0.5)
+        condition.lock()
+        defer { condition.unlock() }
+        // Barrier passes until one finds the pipes empty, no app paused and nothing left to write.
+        while true {
+            barrier += 1
+            let mine = barrier
+            wake()
+            while passed < mine || !notes.isEmpty || writing > 0
+                || apps.values.contains(where: { !$0.pending.isEmpty || $0.paused })
+            {
+                if !condition.wait(until: deadline) { return }
+            }
+            if !passFoundMore { return }
+        }
+    }
+
+    // MARK: Reading thread
+
+    private func readLoop() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var clock = LogTimestamp()
+        while true {
+            let count = epoll_wait(epoll, &events, Int32(events.count), -1)
+            if count < 0 { continue }
+            condition.lock()
+            let seenBarrier = barrier
+            for index in 0..<Int(count) {
+                let fd = events[index].data.fd
+                if fd == wakeRead {
+                    var sink = [UInt8](repeating: 0, count: 64)
+                    while read(wakeRead, &sink, sink.count) > 0 {}
+                    continue
+                }
+                guard let pipe = pipes[fd], !pipe.app.paused else { continue }
+                _ = readOnce(fd, pipe: pipe, buffer: &buffer, clock: &clock)
+            }
+            if seenBarrier > passed {
+                // A flush: whatever is in the pipes now is read before it returns.
+                passFoundMore = false
+                for (fd, pipe) in pipes {
+                    if pipe.app.paused {
+                        passFoundMore = true
+                        continue
+                    }
+                    while readOnce(fd, pipe: pipe, buffer: &buffer, clock: &clock) {
+                        passFoundMore = true
+                        if pipe.app.paused { break }
+                    }
+                }
+            }
+            let pending = notes
+            notes = []
+            for note in pending {
+                let log = appLog(note.app)
+                if let source = note.source {
+                    // What the worker wrote before the event comes first.
+                    for (fd, pipe) in pipes where pipe.source == source {
+                        while readOnce(fd, pipe: pipe, buffer: &buffer, clock: &clock) {}
+                    }
+                }
+                append(note.text, source: note.source, to: log, clock: &clock)
+            }
+            passed = seenBarrier
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// Reads once from `fd` into its app's buffer.
+    ///
+    /// True when bytes were read (there may be more).
+    /// Called with `condition` locked.
+    private func readOnce(_ fd: Int32, pipe: Pipe, buffer: inout [UInt8], clock: inout LogTimestamp) -> Bool {
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 && (errno == EAGAIN || errno == EINTR) { return false }
+        let log = pipe.app
+        var stamp: [UInt8] = []
+        stamp.reserveCapacity(24)
+        clock.append(to: &stamp)
+        let tail = pipe.stream == .err ? tails[pipe.source] : nil
+        func emit(_ text: ArraySlice<UInt8>, _ continued: Bool) {
+            log.pending.append(contentsOf: stamp)
+            log.pending.append(contentsOf: continued ? pipe.middleContinued : pipe.middle)
+            log.pending.append(contentsOf: text)
+            log.pending.append(10)
+            if let tail {
+                tail.lines.append(Array(text))
+                if tail.lines.count > Self.tailLines { tail.lines.removeFirst() }
+            }
+        }
+        if count > 0 {
+            pipe.splitter.feed(buffer[0..<count], emit: emit)
+            if log.pending.count >= bufferCap { pause(log) }
+            return true
+        }
+        // End of file (or an error): the last line without a newline is kept, the pipe closed.
+        pipe.splitter.finish(emit: emit)
+        epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
+        pipes[fd] = nil
+        log.fds.remove(fd)
+        close(fd)
+        if let tail = tails[pipe.source] {
+            tail.openStreams -= 1
+            if tail.openStreams == 0 {
+                for waiter in tail.waiters { waiter.resume() }
+                tail.waiters = []
+            }
+        }
+        return false
+    }
+
+    /// Appends a hostctl record.
+    ///
+    /// Called with `condition` locked.
+    private func append(_ text: String, source: Source?, to log: AppLog, clock: inout LogTimestamp) {
+        clock.append(to: &log.pending)
+        log.pending += LogRecord.middle(
+            app: log.writer.app, slot: source?.slot, generation: source?.generation, stream: .hostctl, continued: false)
+        log.pending += Array(text.utf8)
+        log.pending.append(10)
+    }
+
+    // MARK: Writing thread
+
+    private func writeLoop() {
+        condition.lock()
+        while true {
+            let ready = apps.values.filter { !$0.pending.isEmpty }
+            if ready.isEmpty {
+                condition.wait()
+                continue
+            }
+            for log in ready {
+                let batch = log.pending
+                log.pending = []
+                log.pending.reserveCapacity(min(batch.count, 64 * 1024))
+                log.writer.maxSize = log.maxSize
+                log.writer.maxFiles = log.maxFiles
+                // The buffer is free again: a paused app's pipes are read while this batch is written.
+                if log.paused { resume(log) }
+                writing += 1
+                condition.unlock()
+                log.writer.write(batch[...])
+                condition.lock()
+                writing -= 1
+                log.dropped = log.writer.droppedLines
+            }
+            condition.broadcast()
+        }
+    }
+
+    // MARK: Helpers (with `condition` locked)
+
+    private func appLog(_ app: String) -> AppLog {
+        if let log = apps[app] { return log }
+        let log = AppLog(
+            writer: LogWriter(
+                app: app, directory: logsDirectory + "/" + app, maxSize: defaultMaxSize, maxFiles: defaultMaxFiles,
+                sink: sink))
+        apps[app] = log
+        return log
+    }
+
+    private func watch(_ fd: Int32) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLHUP.rawValue
+        event.data.fd = fd
+        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
+    }
+
+    /// The app's buffer is full: its pipes are not read until the writer took it.
+    private func pause(_ log: AppLog) {
+        guard !log.paused else { return }
+        log.paused = true
+        for fd in log.fds { epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil) }
+    }
+
+    private func resume(_ log: AppLog) {
+        log.paused = false
+        for fd in log.fds { watch(fd) }
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+
+@testable import LogStore
+
+let fixtureWorker: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("hostctl-fixture-worker").path
+}()
+
+/// A pipe whose read end goes to the capture; the test writes into `input`.
+struct TestPipe {
+    let output: Int32
+    let input: Int32
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        output = fds[0]
+        input = fds[1]
+    }
+
+    func write(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { Glibc.write(input, $0.baseAddress, $0.count) }
+            if count <= 0 { return }
+            offset += count
+        }
+    }
+}
+
+/// A worker process writing `--lines` into pipes the capture reads.
+func startWriter(_ capture: LogCapture, app: String, slot: Int, lines: Int) throws -> Process {
+    let out = TestPipe()
+    let err = TestPipe()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: fixtureWorker)
+    process.arguments = ["--lines", String(lines)]
+    process.environment = ["HOSTCTL_WORKER": String(slot), "PORT": "0"]
+    process.standardOutput = FileHandle(fileDescriptor: out.input, closeOnDealloc: false)
+    process.standardError = FileHandle(fileDescriptor: err.input, closeOnDealloc: false)
+    try process.run()
+    close(out.input)
+    close(err.input)
+    capture.collect(stdout: out.output, stderr: err.output, from: .init(app: app, slot: slot, generation: 1))
+    return process
+}
+
+/// Every record of `app`, oldest first, across its rotated files.
+func allRecords(_ directory: String, app: String) -> [LogRecord] {
+    LogReader.last(nil, app: app, directory: directory + "/" + app, filter: LogFilter())
+}
+
+/// A sink whose writes wait until `open` is set: a disk slower than the workers.
+final class GatedSink: LogSink, @unchecked Sendable {
+    let real = FileLogSink()
+    let gate = NSCondition()
+    var isOpen = false
+
+    func release() {
+        gate.withLock {
+            isOpen = true
+            gate.broadcast()
+        }
+    }
+
+    func open(_ path: String) -> Result<(fd: Int32, size: Int64), LogSinkError> { real.open(path) }
+    func write(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Result<Void, LogSinkError> {
+        gate.withLock { while !isOpen { gate.wait() } }
+        return real.write(fd, bytes)
+    }
+    func isRemoved(_ fd: Int32) -> Bool { real.isRemoved(fd) }
+    func truncate(_ fd: Int32, to size: Int64) { real.truncate(fd, to: size) }
+    func rename(_ from: String, to: String) -> Bool { real.rename(from, to: to) }
+    func remove(_ path: String) { real.remove(path) }
+    func close(_ fd: Int32) { real.close(fd) }
+    func makeDirectory(_ path: String) { real.makeDirectory(path) }
+}
+
+@Suite("log capture from real pipes", .serialized)
+struct LogCaptureTests {
+    @Test func twoHundredThousandLinesFromFourWorkers_eachPresentOnce_inOrder_acrossRotation() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        capture.configure(app: "spew", maxSize: 2 << 20, maxFiles: 100)
+        let workers = try (1...4).map { try startWriter(capture, app: "spew", slot: $0, lines: 25_000) }
+        for worker in workers { worker.waitUntilExit() }
+        for slot in 1...4 { capture.note("exited", about: .init(app: "spew", slot: slot, generation: 1)) }
+        capture.flush()
+        let files = LogReader.files(app: "spew", directory: dir.path + "/spew")
+        #expect(files.count > 5, "rotation happened under load: \(files.count) files")
+        var seen: [String: [Int]] = [:]
+        var notes = 0
+        for record in allRecords(dir.path, app: "spew") {
+            if record.stream == .hostctl {
+                notes += 1
+                continue
+            }
+            let words = String(decoding: record.text, as: UTF8.self).split(separator: " ")
+            #expect(words.count == 4 && words[1] == "\(record.slot ?? 0)", "\(words.prefix(3))")
+            seen["\(record.slot ?? 0) \(record.stream)", default: []].append(Int(words[2]) ?? 0)
+        }
+        #expect(notes == 4)
+        #expect(seen.count == 8)
+        for (key, numbers) in seen.sorted(by: { $0.key < $1.key }) {
+            #expect(numbers == Array(1...25_000), "\(key): \(numbers.count) lines")
+        }
+        #expect(capture.droppedLines(app: "spew") == 0)
+    }
+
+    @Test func longLinesBinaryAndAFinalLineWithoutNewline_areKept() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        let out = TestPipe()
+        let err = TestPipe()
+        let source = LogCapture.Source(app: "b", slot: 2, generation: 5)
+        capture.collect(stdout: out.output, stderr: err.output, from: source, announce: "started pid 1")
+        out.write([UInt8](repeating: UInt8(ascii: "a"), count: 200_000) + [10])
+        out.write([0x00, 0x1B, 0xFF, 0x41, 0x0D, 0x0A])
+        err.write(Array("last words, no newline".utf8))
+        close(out.input)
+        close(err.input)
+        capture.note("exited with status 1", about: source)
+        capture.flush()
+        let records = allRecords(dir.path, app: "b")
+        #expect(records.first?.text == Array("started pid 1".utf8))
+        let long = records.filter { $0.stream == .out && $0.text.first == UInt8(ascii: "a") }
+        #expect(long.map(\.text.count) == [65_536, 65_536, 65_536, 3_392])
+        #expect(long.map(\.continued) == [false, true, true, true])
+        #expect(
+            records.contains { $0.text == [0x00, 0x1B, 0xFF, 0x41] }, "bytes kept as written, CR before LF dropped")
+        let lastWords = try #require(records.firstIndex { $0.text == Array("last words, no newline".utf8) })
+        let exited = try #require(records.firstIndex { $0.text == Array("exited with status 1".utf8) })
+        #expect(lastWords < exited, "the event comes after what the worker wrote before it")
+        #expect(records[exited].slot == 2 && records[exited].generation == 5 && records[exited].stream == .hostctl)
+    }
+
+    @Test func slowDisk_stopsReadingTheWorker_atTheBufferCap_thenEverythingArrives() throws {
+        let dir = try TempDirectory()
+        let sink = GatedSink()
+        let cap = 128 * 1024
+        let capture = LogCapture(logsDirectory: dir.path, sink: sink, bufferCap: cap)
+        let worker = try startWriter(capture, app: "slow", slot: 1, lines: 50_000)
+        // The worker has 10 MB to write; with the disk stuck, it must end up blocked on its full pipe.
+        let deadline = Date().addingTimeInterval(10)
+        var blocked = false
+        var wchan = ""
+        while Date() < deadline && worker.isRunning && !blocked {
+            wchan = (try? String(contentsOfFile: "/proc/\(worker.processIdentifier)/wchan", encoding: .utf8)) ?? ""
+            blocked = wchan.hasSuffix("pipe_write") && capture.buffered(app: "slow") >= cap
+            if !blocked { usleep(2000) }
+        }
+        #expect(
+            blocked,
+            "the worker is held back by its full pipe once the buffer is full (wchan \(wchan), buffered \(capture.buffered(app: "slow")), running \(worker.isRunning))"
+        )
+        let buffered = capture.buffered(app: "slow")
+        // At most one 64 KiB read per pipe past the cap, each at most doubled by the record prefixes.
+        #expect(buffered <= cap + 2 * 2 * 64 * 1024, "the buffer stays bounded (\(buffered) bytes)")
+        sink.release()
+        worker.waitUntilExit()
+        capture.flush()
+        let records = allRecords(dir.path, app: "slow")
+        #expect(records.count == 100_000)
+    }
+
+    @Test func failingDisk_countsDroppedLines_andReportsThemWhenWritingWorksAgain() throws {
+        let dir = try TempDirectory()
+        let sink = FailingSink()
+        let capture = LogCapture(logsDirectory: dir.path, sink: sink)
+        let out = TestPipe()
+        let err = TestPipe()
+        let source = LogCapture.Source(app: "f", slot: 1, generation: 1)
+        capture.collect(stdout: out.output, stderr: err.output, from: source)
+        out.write(Array("kept 1\n".utf8))
+        capture.flush()
+        sink.failing = true
+        out.write(Array("lost 1\nlost 2\nlost 3\n".utf8))
+        capture.flush()
+        #expect(capture.droppedLines(app: "f") == 3)
+        sink.failing = false
+        out.write(Array("kept 2\n".utf8))
+        capture.flush()
+        let texts = allRecords(dir.path, app: "f").map { String(decoding: $0.text, as: UTF8.self) }
+        #expect(texts.count == 3, "\(texts)")
+        #expect(texts.first == "kept 1")
+        #expect(texts.dropFirst().first?.hasPrefix("dropped 3 lines: ") == true, "\(texts)")
+        #expect(texts.last == "kept 2")
+        close(out.input)
+        close(err.input)
+    }
+}
