@@ -16,6 +16,9 @@ public struct LineSplitter {
         self.maxLine = maxLine
     }
 
+    /// Whether no line is in progress: the next byte starts a new line.
+    public var isBetweenLines: Bool { partial.isEmpty && !continuing }
+
     /// Calls `emit(text, continued)` for every line completed by `bytes`, and for every full piece of an
     /// overlong line.
     public mutating func feed(_ bytes: ArraySlice<UInt8>, emit: (ArraySlice<UInt8>, Bool) -> Void) {

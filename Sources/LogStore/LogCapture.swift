@@ -81,7 +81,9 @@ public final class LogCapture: @unchecked Sendable {
     /// The last stderr lines of a worker generation, for `start`'s failure message.
     // Invariant: a Tail's fields are only touched with the capture's `condition` locked.
     private final class Tail: @unchecked Sendable {
-        var lines: [[UInt8]] = []
+        /// The last bytes of stderr as read (at most `tailBytes` after trimming).
+        var bytes: [UInt8] = []
+        var trimmed = false
         var openStreams = 2
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -92,13 +94,17 @@ public final class LogCapture: @unchecked Sendable {
         var text: String
     }
 
-    /// How many stderr lines a tail keeps.
+    /// How many stderr lines a tail gives, and how many bytes it keeps to find them.
     private static let tailLines = 20
+    private static let tailBytes = 8192
 
     // Invariant: every field below is only touched with `condition` locked.
     private let condition = NSCondition()
     private var pipes: [Int32: Pipe] = [:]
     private var tails: [Source: Tail] = [:]
+    /// Where the reading thread builds records (grown as needed, never freed).
+    private var scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 256 * 1024)
+    private var scratchCapacity = 256 * 1024
     private var apps: [String: AppLog] = [:]
     private var notes: [Note] = []
     private var writing = 0
@@ -223,7 +229,12 @@ public final class LogCapture: @unchecked Sendable {
                 for waiter in waiters { waiter.resume() }
             }
         }
-        return condition.withLock { tail.lines.map { LogRecord.escape($0) } }
+        return condition.withLock {
+            var lines = tail.bytes.split(separator: 10, omittingEmptySubsequences: false)
+            if tail.trimmed && !lines.isEmpty { lines.removeFirst() }  // cut mid-line
+            if lines.last?.isEmpty == true { lines.removeLast() }
+            return lines.suffix(Self.tailLines).map { LogRecord.escape($0.last == 13 ? Array($0.dropLast()) : Array($0)) }
+        }
     }
 
     /// Forgets a worker generation's stderr tail (after it was reported or replaced).
@@ -321,22 +332,41 @@ public final class LogCapture: @unchecked Sendable {
         let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if count < 0 && (errno == EAGAIN || errno == EINTR) { return false }
         let log = pipe.app
-        var stamp: [UInt8] = []
-        stamp.reserveCapacity(24)
-        clock.append(to: &stamp)
-        let tail = pipe.stream == .err ? tails[pipe.source] : nil
+        var head: [UInt8] = []
+        head.reserveCapacity(24 + pipe.middle.count)
+        clock.append(to: &head)
+        let stampCount = head.count
         func emit(_ text: ArraySlice<UInt8>, _ continued: Bool) {
-            log.pending.append(contentsOf: stamp)
+            log.pending.append(contentsOf: head[..<stampCount])
             log.pending.append(contentsOf: continued ? pipe.middleContinued : pipe.middle)
             log.pending.append(contentsOf: text)
             log.pending.append(10)
-            if let tail {
-                tail.lines.append(Array(text))
-                if tail.lines.count > Self.tailLines { tail.lines.removeFirst() }
-            }
         }
         if count > 0 {
-            pipe.splitter.feed(buffer[0..<count], emit: emit)
+            if pipe.stream == .err, let tail = tails[pipe.source] {
+                tail.bytes += buffer[max(0, count - Self.tailBytes)..<count]
+                if tail.bytes.count > 2 * Self.tailBytes {
+                    tail.bytes.removeFirst(tail.bytes.count - Self.tailBytes)
+                    tail.trimmed = true
+                }
+            }
+            head += pipe.middle
+            buffer.withUnsafeBytes { raw in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                var start = 0
+                if !pipe.splitter.isBetweenLines {
+                    // A line begun in an earlier read: finish it through the splitter.
+                    let end = bytes[0..<count].firstIndex(of: 10).map { $0 + 1 } ?? count
+                    pipe.splitter.feed(buffer[0..<end], emit: emit)
+                    start = end
+                }
+                // Whole lines: a read is at most `LineSplitter.maxLine` bytes, so none needs splitting.
+                if start < count, let last = bytes[start..<count].lastIndex(of: 10) {
+                    appendRecords(UnsafeBufferPointer(rebasing: bytes[start...last]), head: head, to: log)
+                    start = last + 1
+                }
+                if start < count { pipe.splitter.feed(buffer[start..<count], emit: emit) }
+            }
             if log.pending.count >= bufferCap { pause(log) }
             return true
         }
@@ -354,6 +384,43 @@ public final class LogCapture: @unchecked Sendable {
             }
         }
         return false
+    }
+
+    /// Appends a record for each line of `lines` (whole lines, each ending in a newline; a CR before
+    /// it is dropped), each after `head`, built in `scratch` and appended to the buffer in one copy.
+    /// Called with `condition` locked, on the reading thread.
+    private func appendRecords(_ lines: UnsafeBufferPointer<UInt8>, head: [UInt8], to log: AppLog) {
+        guard let base = lines.baseAddress else { return }
+        var newlines = 0
+        var scan = base
+        let end = base + lines.count
+        while scan < end, let found = memchr(scan, 10, end - scan) {
+            newlines += 1
+            scan = UnsafePointer(found.assumingMemoryBound(to: UInt8.self)) + 1
+        }
+        let needed = lines.count + newlines * head.count
+        if scratchCapacity < needed {
+            scratch.deallocate()
+            scratchCapacity = max(needed, 2 * scratchCapacity)
+            scratch = .allocate(capacity: scratchCapacity)
+        }
+        var written = 0
+        var line = base
+        head.withUnsafeBufferPointer { head in
+            while line < end {
+                let newline = UnsafePointer(memchr(line, 10, end - line)!.assumingMemoryBound(to: UInt8.self))
+                var length = newline - line
+                if length > 0 && newline[-1] == 13 { length -= 1 }
+                (scratch + written).update(from: head.baseAddress!, count: head.count)
+                written += head.count
+                (scratch + written).update(from: line, count: length)
+                written += length
+                scratch[written] = 10
+                written += 1
+                line = newline + 1
+            }
+        }
+        log.pending.append(contentsOf: UnsafeBufferPointer(start: scratch, count: written))
     }
 
     /// Appends a hostctl record.

@@ -50,7 +50,42 @@ struct LogReaderTests {
         #expect(ContinuousClock.now - started < .seconds(5))
     }
 
-    @Test func follow_readsNewLines_acrossARotation_withoutLossOrRepeat() async throws {
+    /// Runs `follower` on a thread of its own (it blocks in poll) until `done` is true of what it
+    /// printed or `finish` is called, which waits for it to stop, 5 s at most.
+    final class Following: @unchecked Sendable {
+        let seen = Locked<[Int]>([])
+        private var stop: [Int32] = [0, 0]
+        private let stopped = DispatchSemaphore(value: 0)
+
+        init(_ follower: LogFollower, numbers: @escaping @Sendable ([LogRecord]) -> [Int], done: @escaping @Sendable ([Int]) -> Bool) {
+            pipe(&stop)
+            // Closing the read end of this pipe stops the follower, as a reader closing standard output would.
+            let watched = stop[1]
+            let seen = seen
+            let stopped = stopped
+            nonisolated(unsafe) let follower = follower  // used by that thread alone from here on
+            Thread.detachNewThread {
+                follower.run(filter: LogFilter(), closeWatch: watched) { batch in
+                    seen.mutate { $0 += numbers(batch) }
+                    return !done(seen.value)
+                }
+                stopped.signal()
+            }
+        }
+
+        /// Waits until the follower saw what it waits for (5 s at most), then stops it.
+        func finish() {
+            if stopped.wait(timeout: .now() + 5) == .timedOut {
+                close(stop[0])
+                _ = stopped.wait(timeout: .now() + 5)
+            } else {
+                close(stop[0])
+            }
+            close(stop[1])
+        }
+    }
+
+    @Test func follow_readsNewLines_acrossARotation_withoutLossOrRepeat() throws {
         let dir = try TempDirectory()
         let writer = LogWriter(app: "a", directory: dir.path + "/a", maxSize: 2000, maxFiles: 3)
         writeTimed(1...10, to: writer)
@@ -58,49 +93,30 @@ struct LogReaderTests {
         #expect(
             follower.startOffsets["a"] == Int64(try Data(contentsOf: URL(fileURLWithPath: dir.path + "/a/a.log")).count)
         )
-        let seen = Locked<[Int]>([])
-        let done = Task.detached {
-            follower.run(filter: LogFilter(), closeWatch: nil) { batch in
-                seen.mutate { $0 += self.numbers(batch) }
-                return seen.value.last != 120
-            }
-        }
+        let following = Following(follower, numbers: { [self] in numbers($0) }, done: { $0.last == 120 })
         // Written in steps while the follower runs, rotating twice on the way.
         for start in stride(from: 11, through: 111, by: 10) {
             writeTimed(start...start + 9, to: writer)
-            try await Task.sleep(for: .milliseconds(5))
+            usleep(5000)
         }
-        await done.value
-        #expect(seen.value == Array(11...120))
+        following.finish()
+        #expect(following.seen.value == Array(11...120))
         #expect(LogReader.files(app: "a", directory: dir.path + "/a").count == 3)
     }
 
-    @Test func followEveryApp_picksUpAnAppWhoseLogsAppearLater() async throws {
+    @Test func followEveryApp_picksUpAnAppWhoseLogsAppearLater() throws {
         let dir = try TempDirectory()
         let first = LogWriter(app: "a", directory: dir.path + "/a", maxSize: 1 << 20, maxFiles: 2)
         writeTimed(1...3, to: first)
         let follower = LogFollower(logsDirectory: dir.path, apps: nil)
-        let seen = Locked<[Int]>([])
-        // Closing the read end of this pipe stops the follower, as a reader closing standard output would.
-        var stop: [Int32] = [0, 0]
-        pipe(&stop)
-        let watched = stop[1]
-        let done = Task.detached {
-            follower.run(filter: LogFilter(), closeWatch: watched) { batch in
-                seen.mutate { $0 += self.numbers(batch) }
-                return !seen.value.contains(20)
-            }
-        }
+        let following = Following(follower, numbers: { [self] in numbers($0) }, done: { $0.contains(20) })
         writeTimed(4...5, to: first)
-        try await Task.sleep(for: .milliseconds(20))
+        usleep(20_000)
         // A second app starts logging while the follower runs: its directory and file are new.
         let later = LogWriter(app: "b", directory: dir.path + "/b", maxSize: 1 << 20, maxFiles: 2)
         writeTimed(10...20, to: later)
-        for _ in 0..<500 where !seen.value.contains(20) { try await Task.sleep(for: .milliseconds(10)) }
-        close(stop[0])
-        await done.value
-        close(stop[1])
-        #expect(seen.value == [4, 5] + Array(10...20))
+        following.finish()
+        #expect(following.seen.value == [4, 5] + Array(10...20))
     }
 }
 

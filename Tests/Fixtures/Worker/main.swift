@@ -12,7 +12,8 @@
 //   --grandchild         start a grandchild (`sleep 3600`) in the same process group; prints `grandchild <pid>`
 //   --spew N             write N numbered lines to stdout and N to stderr, then go on
 //   --lines N            write N lines to stdout and N to stderr (`out <slot> <i> xxx…`, --line-bytes long,
-//                        newline included, default 100), in 32 KiB writes, then exit 0
+//                        newline included, default 100), in 32 KiB writes, then exit 0 (or, with
+//                        --then-serve, go on to listen and serve)
 //   --echo               answer with the request line, headers and body size too
 //   --silent             read requests but never answer them
 //   --drop-reused        close a connection, unanswered, when its second request arrives (as a worker that
@@ -54,6 +55,7 @@ let silent = flag("--silent")
 let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
 let logRequests = flag("--log-requests")
+let thenServe = flag("--then-serve")
 var printEnv: [String] = []
 if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
     printEnv = arguments[index + 1].split(separator: ",").map(String.init)
@@ -104,7 +106,7 @@ if let lines = value("--lines") {
     }
     writeAll(1, chunks[0])
     writeAll(2, chunks[1])
-    exit(0)
+    if !thenServe { exit(0) }
 }
 if let spew {
     for line in 1...max(spew, 1) {

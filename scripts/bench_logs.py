@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""scripts/bench logs: log capture and `hostctl logs`, each beside its reference, in one run.
+
+  capture    1,000,000 lines of 100 B from 4 workers (125,000 lines each to stdout and to stderr)
+             through hostctl into its log files, against the same workers writing straight to one
+             file (goal: elapsed <= 1.2x, 0 lines lost)
+  memory     the daemon's peak RSS during the capture, above its idle RSS (goal: <= 10 MiB)
+  logs -n    `hostctl logs APP -n 100` on 1 GiB of logs in 5 files, against `tail -n 100` of the
+             current file (goal: < 50 ms)
+"""
+import os, shutil, subprocess, sys, tempfile, threading, time
+
+HOSTCTL, FIXTURE = sys.argv[1], sys.argv[2]
+WORKERS, LINES, LINE_BYTES = 4, 125_000, 100
+TOTAL = WORKERS * LINES * 2
+# A worker line's record: time (24) + ' spew/N.1 ' (10) + 'out '/'err ' (4) + '| ' (2) + text (99) + newline.
+RECORD_BYTES = 24 + 10 + 4 + 2 + (LINE_BYTES - 1) + 1
+
+
+def hostctl(home, *args, check=True):
+    env = dict(os.environ, HOSTCTL_LISTEN="127.0.0.1:0")
+    return subprocess.run([HOSTCTL, *args, "--home", home], check=check, capture_output=True, text=True, env=env)
+
+
+def rss_kib(pid, key="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def direct(root):
+    """The reference: the same workers, stdout and stderr appended straight to one file."""
+    path = f"{root}/direct.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    t0 = time.monotonic()
+    procs = []
+    for slot in range(1, WORKERS + 1):
+        env = dict(os.environ, HOSTCTL_WORKER=str(slot), PORT="0")
+        procs.append(subprocess.Popen([FIXTURE, "--lines", str(LINES), "--line-bytes", str(LINE_BYTES)],
+                                      env=env, stdout=fd, stderr=fd))
+    for p in procs:
+        p.wait()
+    elapsed = time.monotonic() - t0
+    os.close(fd)
+    lines = sum(chunk.count(b"\n") for chunk in read_chunks(path))
+    os.unlink(path)
+    return elapsed, lines
+
+
+def read_chunks(path):
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return
+            yield chunk
+
+
+def through_hostctl(root):
+    home = f"{root}/h"
+    os.makedirs(f"{root}/app", exist_ok=True)
+    hostctl(home, "add", "idle", f"{root}/app", "--command", FIXTURE, "--route", "/idle")
+    # The daemon starts every app it knows: spew is added once it runs, then started on its own.
+    hostctl(home, "start", "idle")
+    command = f"{FIXTURE} --lines {LINES} --line-bytes {LINE_BYTES} --then-serve"
+    hostctl(home, "add", "spew", f"{root}/app", "--command", command, "--route", "/spew", "--workers", str(WORKERS))
+    with open(f"{home}/apps/spew.yml", "a") as f:
+        # One big file, so that rotation removes nothing the count below needs.
+        f.write("logs:\n  max_size: 1GiB\n  max_files: 2\nready:\n  timeout: 120s\n")
+    pid = int(open(f"{home}/run/hostctl.pid").read())
+    time.sleep(1)
+    idle = rss_kib(pid)
+    peak = [idle]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_kib(pid))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    log = f"{home}/logs/spew/spew.log"
+    t0 = time.monotonic()
+    starter = subprocess.Popen([HOSTCTL, "start", "spew", "--no-wait", "--home", home],
+                               env=dict(os.environ, HOSTCTL_LISTEN="127.0.0.1:0"), stdout=subprocess.DEVNULL)
+    # Done when the file holds every worker record (the few hostctl records only make it sooner by
+    # a few hundred bytes, a handful of lines).
+    deadline = t0 + 300
+    while time.monotonic() < deadline:
+        try:
+            if os.stat(log).st_size >= TOTAL * RECORD_BYTES:
+                break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.001)
+    elapsed = time.monotonic() - t0
+    starter.wait()
+    time.sleep(0.2)
+    stop.set()
+    sampler.join()
+    peak[0] = max(peak[0], rss_kib(pid))
+    # Every line once, in order per worker and stream.
+    expected = {}
+    lost = TOTAL
+    bad = 0
+    for chunk in read_lines(log):
+        if b" hostctl | " in chunk[:60]:
+            continue
+        text = chunk.split(b" | ", 1)[1].split(b" ")
+        if len(text) < 4 or text[0] not in (b"out", b"err"):
+            continue  # the workers' own `listening …` line
+        key = (text[0], text[1])
+        number = int(text[2])
+        if expected.get(key, 1) != number:
+            bad += 1
+        expected[key] = number + 1
+        lost -= 1
+    dropped = hostctl(home, "status", "spew", "--json").stdout
+    hostctl(home, "shutdown", check=False)
+    return elapsed, lost, bad, idle, peak[0], dropped
+
+
+def read_lines(path):
+    rest = b""
+    for chunk in read_chunks(path):
+        chunk = rest + chunk
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        yield from lines
+
+
+def make_big_logs(root):
+    """1 GiB of records for app 'big' in 5 files (current + 4 rotated), as the writer leaves them."""
+    home = f"{root}/h"
+    directory = f"{home}/logs/big"
+    os.makedirs(directory, exist_ok=True)
+    line = b"2026-11-25T07:00:01.123Z big/1.1 out | " + b"x" * 98 + b"\n"
+    block = line * 8192
+    per_file = (1 << 30) // 5
+    for name in ["big.log.4", "big.log.3", "big.log.2", "big.log.1", "big.log"]:
+        with open(f"{directory}/{name}", "wb") as f:
+            written = 0
+            while written < per_file:
+                f.write(block)
+                written += len(block)
+    return home, directory
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="hbl-", dir="/tmp")
+    try:
+        run(root)
+    finally:
+        # The daemon goes before its home does.
+        hostctl(f"{root}/h", "shutdown", check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(root):
+    if True:
+        d_elapsed, d_lines = direct(root)
+        h_elapsed, lost, bad, idle, peak, status = through_hostctl(root)
+        print("capture: 1,000,000 lines of 100 B from 4 workers")
+        print(f"  reference: straight to one file    {d_elapsed:7.3f} s   {d_lines} lines")
+        print(f"  through hostctl into its log files {h_elapsed:7.3f} s   lost {lost}, out of order {bad}")
+        print(f"  ratio hostctl / direct             {h_elapsed / d_elapsed:7.2f}x   (goal <= 1.2x, 0 lost)")
+        print(f"  daemon RSS idle {idle / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB: "
+              f"+{(peak - idle) / 1024:.1f} MiB   (goal <= 10 MiB)")
+        print(f"  status: dropped_log_lines {status.split('dropped_log_lines')[1][2:].split(',')[0]}")
+        home, directory = make_big_logs(root)
+        size = sum(os.path.getsize(f"{directory}/{n}") for n in os.listdir(directory))
+        print(f"\nhostctl logs -n 100 on {size / (1 << 30):.2f} GiB of logs in 5 files")
+        subprocess.run(["hyperfine", "--shell=none", "--warmup", "3", "--min-runs", "30", "--style", "basic",
+                        "-n", "reference: tail -n 100 big.log", f"tail -n 100 {directory}/big.log",
+                        "-n", "hostctl logs big -n 100", f"{HOSTCTL} logs big -n 100 --home {home}",
+                        "-n", "hostctl logs -n 100 (every app)", f"{HOSTCTL} logs -n 100 --home {home}",
+                        "-n", "hostctl logs big -n 1000 --json", f"{HOSTCTL} logs big -n 1000 --json --home {home}"],
+                       check=True)
+
+
+main()
