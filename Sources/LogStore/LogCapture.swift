@@ -97,6 +97,9 @@ public final class LogCapture: @unchecked Sendable {
     /// How many stderr lines a tail gives, and how many bytes it keeps to find them.
     private static let tailLines = 20
     private static let tailBytes = 8192
+    /// Bytes read from a pipe at once, and the pipe size asked for (F_SETPIPE_SZ).
+    private static let readSize = 64 * 1024
+    private static let pipeSize = 256 * 1024
 
     // Invariant: every field below is only touched with `condition` locked.
     private let condition = NSCondition()
@@ -179,7 +182,7 @@ public final class LogCapture: @unchecked Sendable {
         for fd in [stdout, stderr] {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             // F_SETPIPE_SZ (Linux): a larger pipe lets a chatty worker run ahead of one read.
-            _ = fcntl(fd, 1031, Int32(256 * 1024))
+            _ = fcntl(fd, 1031, Int32(Self.pipeSize))
             log.fds.insert(fd)
             if !log.paused { watch(fd) }
         }
@@ -233,7 +236,9 @@ public final class LogCapture: @unchecked Sendable {
             var lines = tail.bytes.split(separator: 10, omittingEmptySubsequences: false)
             if tail.trimmed && !lines.isEmpty { lines.removeFirst() }  // cut mid-line
             if lines.last?.isEmpty == true { lines.removeLast() }
-            return lines.suffix(Self.tailLines).map { LogRecord.escape($0.last == 13 ? Array($0.dropLast()) : Array($0)) }
+            return lines.suffix(Self.tailLines).map {
+                LogRecord.escape($0.last == 13 ? Array($0.dropLast()) : Array($0))
+            }
         }
     }
 
@@ -275,7 +280,7 @@ public final class LogCapture: @unchecked Sendable {
 
     private func readLoop() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var buffer = [UInt8](repeating: 0, count: Self.readSize)
         var clock = LogTimestamp()
         while true {
             let count = epoll_wait(epoll, &events, Int32(events.count), -1)
@@ -350,6 +355,7 @@ public final class LogCapture: @unchecked Sendable {
                     tail.trimmed = true
                 }
             }
+            let continuedHead = head + pipe.middleContinued
             head += pipe.middle
             buffer.withUnsafeBytes { raw in
                 let bytes = raw.bindMemory(to: UInt8.self)
@@ -360,9 +366,11 @@ public final class LogCapture: @unchecked Sendable {
                     pipe.splitter.feed(buffer[0..<end], emit: emit)
                     start = end
                 }
-                // Whole lines: a read is at most `LineSplitter.maxLine` bytes, so none needs splitting.
+                // Whole lines, in one pass.
                 if start < count, let last = bytes[start..<count].lastIndex(of: 10) {
-                    appendRecords(UnsafeBufferPointer(rebasing: bytes[start...last]), head: head, to: log)
+                    appendRecords(
+                        UnsafeBufferPointer(rebasing: bytes[start...last]), head: head, continuedHead: continuedHead,
+                        to: log)
                     start = last + 1
                 }
                 if start < count { pipe.splitter.feed(buffer[start..<count], emit: emit) }
@@ -386,11 +394,16 @@ public final class LogCapture: @unchecked Sendable {
         return false
     }
 
-    /// Appends a record for each line of `lines` (whole lines, each ending in a newline; a CR before
+    /// Appends a record for each line of `lines` (whole lines, each ending in a newline.
+    ///
+    /// A CR before
     /// it is dropped), each after `head`, built in `scratch` and appended to the buffer in one copy.
     /// Called with `condition` locked, on the reading thread.
-    private func appendRecords(_ lines: UnsafeBufferPointer<UInt8>, head: [UInt8], to log: AppLog) {
+    private func appendRecords(
+        _ lines: UnsafeBufferPointer<UInt8>, head: [UInt8], continuedHead: [UInt8], to log: AppLog
+    ) {
         guard let base = lines.baseAddress else { return }
+        let maxLine = LineSplitter.maxLine
         var newlines = 0
         var scan = base
         let end = base + lines.count
@@ -398,7 +411,8 @@ public final class LogCapture: @unchecked Sendable {
             newlines += 1
             scan = UnsafePointer(found.assumingMemoryBound(to: UInt8.self)) + 1
         }
-        let needed = lines.count + newlines * head.count
+        // Lines longer than `maxLine` become several records: at most one more per `maxLine` bytes.
+        let needed = lines.count + (newlines + lines.count / maxLine + 1) * max(head.count, continuedHead.count)
         if scratchCapacity < needed {
             scratch.deallocate()
             scratchCapacity = max(needed, 2 * scratchCapacity)
@@ -407,17 +421,29 @@ public final class LogCapture: @unchecked Sendable {
         var written = 0
         var line = base
         head.withUnsafeBufferPointer { head in
-            while line < end {
-                let newline = UnsafePointer(memchr(line, 10, end - line)!.assumingMemoryBound(to: UInt8.self))
-                var length = newline - line
-                if length > 0 && newline[-1] == 13 { length -= 1 }
-                (scratch + written).update(from: head.baseAddress!, count: head.count)
-                written += head.count
-                (scratch + written).update(from: line, count: length)
-                written += length
-                scratch[written] = 10
-                written += 1
-                line = newline + 1
+            continuedHead.withUnsafeBufferPointer { continuedHead in
+                // `lines` ends in a newline, so each search finds one.
+                while line < end, let found = memchr(line, 10, end - line) {
+                    let newline = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
+                    var length = newline - line
+                    if length > 0 && newline[-1] == 13 { length -= 1 }
+                    var piece = line
+                    var prefix = head
+                    repeat {
+                        let size = min(length - (piece - line), maxLine)
+                        if let start = prefix.baseAddress {
+                            (scratch + written).update(from: start, count: prefix.count)
+                        }
+                        written += prefix.count
+                        (scratch + written).update(from: piece, count: size)
+                        written += size
+                        scratch[written] = 10
+                        written += 1
+                        piece += size
+                        prefix = continuedHead
+                    } while piece - line < length
+                    line = newline + 1
+                }
             }
         }
         log.pending.append(contentsOf: UnsafeBufferPointer(start: scratch, count: written))

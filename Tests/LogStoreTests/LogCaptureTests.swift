@@ -136,6 +136,23 @@ struct LogCaptureTests {
         #expect(records[exited].slot == 2 && records[exited].generation == 5 && records[exited].stream == .hostctl)
     }
 
+    @Test func manyLinesInOneRead_emptyLinesAndCRLF_andALineFinishedByTheNextRead() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        let out = TestPipe()
+        let err = TestPipe()
+        let source = LogCapture.Source(app: "m", slot: 1, generation: 1)
+        capture.collect(stdout: out.output, stderr: err.output, from: source)
+        out.write(Array("a\r\n\nb\nhalf".utf8))
+        capture.flush()
+        out.write(Array(" and rest\nc\n".utf8))
+        close(out.input)
+        close(err.input)
+        capture.flush()
+        let texts = allRecords(dir.path, app: "m").map { String(decoding: $0.text, as: UTF8.self) }
+        #expect(texts == ["a", "", "b", "half and rest", "c"])
+    }
+
     @Test func slowDisk_stopsReadingTheWorker_atTheBufferCap_thenEverythingArrives() throws {
         let dir = try TempDirectory()
         let sink = GatedSink()

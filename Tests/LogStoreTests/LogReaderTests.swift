@@ -57,7 +57,10 @@ struct LogReaderTests {
         private var stop: [Int32] = [0, 0]
         private let stopped = DispatchSemaphore(value: 0)
 
-        init(_ follower: LogFollower, numbers: @escaping @Sendable ([LogRecord]) -> [Int], done: @escaping @Sendable ([Int]) -> Bool) {
+        init(
+            _ follower: LogFollower, numbers: @escaping @Sendable ([LogRecord]) -> [Int],
+            done: @escaping @Sendable ([Int]) -> Bool
+        ) {
             pipe(&stop)
             // Closing the read end of this pipe stops the follower, as a reader closing standard output would.
             let watched = stop[1]
