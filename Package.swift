@@ -11,7 +11,8 @@
 // - `Supervision` spawns and watches workers; it knows nothing of HTTP. Not wired into the CLI yet.
 // - `LogStore` captures worker output into rotated files and reads them back (`hostctl logs` reads
 //   the files without the daemon); it imports HostSupport and CHostSupport (epoll, inotify). `Supervision` feeds it.
-// Later steps add Systemd.
+// - `Systemd` is the only importer of `CSystemd` (libsystemd, Debian's libsystemd-dev): sd_notify,
+//   socket activation, the watchdog; and the unit files `hostctl systemd-unit` prints.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -43,6 +44,7 @@ let package = Package(
                 "HostSupport",
                 "LogStore",
                 "CHostSupport",
+                "Systemd",
             ],
             swiftSettings: swiftSettings
         ),
@@ -59,6 +61,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CHostSupport"),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(
+            name: "Systemd",
+            dependencies: ["CSystemd"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "FrontProxy",
             dependencies: [
@@ -81,7 +89,7 @@ let package = Package(
             name: "HostDaemon",
             dependencies: [
                 "ControlProtocol", "FrontProxy", "HostConfig", "HostSupport", "LogStore", "Supervision",
-                "CHostSupport",
+                "CHostSupport", "Systemd",
             ],
             swiftSettings: swiftSettings
         ),

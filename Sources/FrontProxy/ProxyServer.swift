@@ -54,9 +54,46 @@ public final class ProxyServer: Sendable {
     /// Binds `address` (`HOST:PORT`, `[IPV6]:PORT`; port 0 picks one) and returns the bound address.
     public func bind(_ address: String) async throws(BindError) -> String {
         let (host, port) = Self.split(address)
+        do {
+            return try await listen(on: bootstrap().bind(host: host, port: port).get(), fallback: address)
+        } catch let error as IOError {
+            throw BindError(address: address, reason: Self.describe(error.errnoCode))
+        } catch {
+            throw BindError(address: address, reason: "\(error)")
+        }
+    }
+
+    /// Serves on `descriptor`, a listening socket bound by someone else (systemd socket activation),
+    /// and returns its address.
+    public func adopt(descriptor: Int32) async throws(BindError) -> String {
+        do {
+            return try await listen(
+                on: bootstrap().withBoundSocket(descriptor).get(), fallback: "passed socket fd \(descriptor)")
+        } catch let error as IOError {
+            throw BindError(address: "passed socket fd \(descriptor)", reason: Self.describe(error.errnoCode))
+        } catch {
+            throw BindError(address: "passed socket fd \(descriptor)", reason: "\(error)")
+        }
+    }
+
+    /// Returns once every event loop ran a task: a wedged loop never lets it return (the watchdog).
+    public func ping() async {
+        for loop in group.makeIterator() {
+            try? await loop.submit {}.get()
+        }
+    }
+
+    private func listen(on channel: any Channel, fallback: String) -> String {
+        listeners.withLock { $0.append(channel) }
+        guard let bound = channel.localAddress, let boundPort = bound.port else { return fallback }
+        let boundHost = bound.ipAddress ?? fallback
+        return bound.protocol == .inet6 ? "[\(boundHost)]:\(boundPort)" : "\(boundHost):\(boundPort)"
+    }
+
+    private func bootstrap() -> ServerBootstrap {
         let state = self.state
         let pools = self.pools
-        let bootstrap = ServerBootstrap(group: group)
+        return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.maxMessagesPerRead, value: 64)
@@ -77,17 +114,6 @@ public final class ProxyServer: Sendable {
                         ClientConnectionHandler(state: state, pool: pool.value))
                 }
             }
-        do {
-            let channel = try await bootstrap.bind(host: host, port: port).get()
-            listeners.withLock { $0.append(channel) }
-            guard let bound = channel.localAddress, let boundPort = bound.port else { return address }
-            let boundHost = bound.ipAddress ?? host
-            return bound.protocol == .inet6 ? "[\(boundHost)]:\(boundPort)" : "\(boundHost):\(boundPort)"
-        } catch let error as IOError {
-            throw BindError(address: address, reason: Self.describe(error.errnoCode))
-        } catch {
-            throw BindError(address: address, reason: "\(error)")
-        }
     }
 
     /// Closes the listeners and stops the event loops.

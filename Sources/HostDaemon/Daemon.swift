@@ -6,6 +6,7 @@ public import HostConfig
 public import HostSupport
 import LogStore
 import Supervision
+import Systemd
 
 /// The daemon: one per home. Owns the home's lock, the control socket and one `AppSupervisor` per
 /// running app, and keeps what `start` and `stop` decided across restarts.
@@ -28,13 +29,17 @@ public actor Daemon {
     let proxy: ProxyServer
     let routes: RoutingPublisher
     var listening: [String] = []
+    /// systemd's notify socket, when the daemon runs under systemd with `Type=notify`.
+    let notifier: Notifier?
 
     init(layout: HomeLayout, environment: [String: String], log: DaemonLog, proxy: ProxyServer) {
         self.layout = layout
         catalog = AppCatalog(layout: layout)
         self.log = log
         self.proxy = proxy
-        routes = RoutingPublisher(proxy: proxy)
+        let notifier = Notifier(environment: environment)
+        self.notifier = notifier
+        routes = RoutingPublisher(proxy: proxy) { status in notifier?.status(status) }
         context = SupervisionContext(
             spawner: Spawner(), monitor: ProcessMonitor(), output: LogCapture(logsDirectory: layout.logsDirectory),
             runDirectory: layout.runDirectory, environment: environment)
@@ -80,7 +85,12 @@ public actor Daemon {
         let proxy = ProxyServer(
             settings: ProxyConfiguration.settings(global), threads: ProxyConfiguration.threads(global))
         let daemon = Daemon(layout: layout, environment: environment, log: log, proxy: proxy)
-        let bound = ListenAddresses.bind(addresses, proxy: proxy)
+        // Sockets passed by systemd (socket activation) replace the configured addresses.
+        let passed = SocketActivation.take()
+        let bound =
+            passed.isEmpty
+            ? ListenAddresses.bind(addresses, proxy: proxy)
+            : ListenAddresses.adopt(passed.map(\.fd), proxy: proxy)
         guard case .success(let boundAddresses) = bound else {
             lock.release()
             if case .failure(let error) = bound { throw error }
@@ -97,11 +107,21 @@ public actor Daemon {
         let done = DispatchSemaphore(value: 0)
         Task {
             await daemon.setListening(boundAddresses)
-            await daemon.boot()
+            let starts = await daemon.boot()
             server.start()
             log.write(
-                "hostctl: serving \(layout.configDirectory) on \(boundAddresses.joined(separator: ", ")) (pid \(getpid()))"
-            )
+                "hostctl: serving \(layout.configDirectory) on \(boundAddresses.joined(separator: ", "))"
+                    + "\(passed.isEmpty ? "" : " (passed by systemd)") (pid \(getpid()))")
+            if let notifier = daemon.notifier {
+                // READY=1 once the listener is bound and every app that should run is ready or failed.
+                Task {
+                    for start in starts { await start.value }
+                    notifier.ready(status: daemon.routes.status)
+                }
+                if let interval = Watchdog.pingInterval() {
+                    Task { await daemon.pingWatchdog(every: interval, notifier: notifier) }
+                }
+            }
             await daemon.waitUntilFinished()
             server.close()
             await proxy.shutdown()
@@ -128,8 +148,10 @@ public actor Daemon {
         return 0
     }
 
-    /// Starts every app that has a valid handler config and was not stopped by `hostctl stop`.
-    func boot() async {
+    /// Starts every app that has a valid handler config and was not stopped by `hostctl stop`;
+    /// returns a task per app that ends when it is ready or failed.
+    func boot() async -> [Task<Void, Never>] {
+        var starts: [Task<Void, Never>] = []
         let names = (try? catalog.appNames()) ?? []
         let global = loadGlobal()
         for name in names {
@@ -143,7 +165,18 @@ public actor Daemon {
             routes.configure(config)
             if stopped.contains(name) { continue }
             let supervisor = supervise(config)
-            Task { await self.report(name, await supervisor.start()) }
+            starts.append(Task { await self.report(name, await supervisor.start()) })
+        }
+        return starts
+    }
+
+    /// Sends `WATCHDOG=1` every `interval` for as long as the daemon's actor and every proxy event
+    /// loop answer: a wedged one stops the pings, and systemd restarts the daemon.
+    func pingWatchdog(every interval: Duration, notifier: Notifier) async {
+        while !shuttingDown {
+            await proxy.ping()
+            notifier.watchdog()
+            try? await Task.sleep(for: interval)
         }
     }
 
@@ -187,6 +220,7 @@ public actor Daemon {
     func shutdown() async {
         guard !shuttingDown else { return }
         shuttingDown = true
+        notifier?.stopping()
         let all = supervisors
         await withTaskGroup(of: Void.self) { group in
             for (_, entry) in all {

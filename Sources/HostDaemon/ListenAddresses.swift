@@ -66,6 +66,39 @@ enum ListenAddresses {
     }
 }
 
+extension ListenAddresses {
+    /// Serves on listening sockets passed by systemd; returns their addresses.
+    static func adopt(_ descriptors: [Int32], proxy: ProxyServer) -> Result<[String], Daemon.StartupError> {
+        let result = Mutex<Result<[String], Daemon.StartupError>>(.success([]))
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            var bound: [String] = []
+            for descriptor in descriptors {
+                do {
+                    bound.append(try await proxy.adopt(descriptor: descriptor))
+                } catch let error as ProxyServer.BindError {
+                    result.withLock {
+                        $0 = .failure(
+                            Daemon.StartupError(
+                                summary: error.description,
+                                hint: "check the ListenStream= lines of the socket unit (`hostctl systemd-unit --socket`)"))
+                    }
+                    done.signal()
+                    return
+                } catch {
+                    result.withLock { $0 = .failure(Daemon.StartupError(summary: "\(error)", hint: nil)) }
+                    done.signal()
+                    return
+                }
+            }
+            result.withLock { $0 = .success(bound) }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 }
+    }
+}
+
 /// The `proxy:` section of the global config as the proxy's settings.
 enum ProxyConfiguration {
     static func settings(_ global: GlobalConfig) -> ProxySettings {

@@ -14,10 +14,17 @@ final class RoutingPublisher: Sendable {
 
     private let proxy: ProxyServer
     private let entries = Mutex([String: Entry]())
+    private let lastStatus = Mutex("")
+    private let onStatus: @Sendable (String) -> Void
 
-    init(proxy: ProxyServer) {
+    /// `onStatus` is called with the one-line summary (`2 apps, 3/4 workers ready`) each time it changes.
+    init(proxy: ProxyServer, onStatus: @escaping @Sendable (String) -> Void = { _ in }) {
         self.proxy = proxy
+        self.onStatus = onStatus
     }
+
+    /// The one-line summary of the apps: `3 apps, 7/8 workers ready`, then the failed apps if any.
+    var status: String { entries.withLock { Self.summary($0) } }
 
     /// An app's config (new, or changed): its route is published at once.
     func configure(_ config: AppConfig) {
@@ -38,11 +45,31 @@ final class RoutingPublisher: Sendable {
     }
 
     private func publish(_ change: (inout [String: Entry]) -> Void) {
-        let table = entries.withLock { entries -> EndpointTable in
+        let (table, summary) = entries.withLock { entries -> (EndpointTable, String) in
             change(&entries)
-            return EndpointTable(apps: entries.values.map(Self.app))
+            return (EndpointTable(apps: entries.values.map(Self.app)), Self.summary(entries))
         }
         proxy.update(table)
+        let changed = lastStatus.withLock { last in
+            defer { last = summary }
+            return last != summary
+        }
+        if changed { onStatus(summary) }
+    }
+
+    private static func summary(_ entries: [String: Entry]) -> String {
+        var ready = 0
+        var slots = 0
+        var failed: [String] = []
+        for (name, entry) in entries {
+            guard let snapshot = entry.snapshot, snapshot.state != .stopped else { continue }
+            slots += snapshot.workers.count
+            ready += snapshot.workers.filter { $0.state == .ready }.count
+            if snapshot.state == .failed { failed.append(name) }
+        }
+        var text = "\(entries.count) app\(entries.count == 1 ? "" : "s"), \(ready)/\(slots) workers ready"
+        if !failed.isEmpty { text += ", failed: " + failed.sorted().joined(separator: ", ") }
+        return text
     }
 
     private static func app(_ entry: Entry) -> EndpointTable.App {

@@ -21,7 +21,7 @@ struct Hostctl: ParsableCommand {
         subcommands: [
             AddCommand.self, RemoveCommand.self, ListCommand.self, ShowCommand.self, CheckCommand.self,
             StartCommand.self, StopCommand.self, RestartCommand.self, StatusCommand.self, ShutdownCommand.self,
-            ServeCommand.self, LogsCommand.self,
+            ServeCommand.self, LogsCommand.self, SystemdUnitCommand.self,
         ]
     )
 
