@@ -173,13 +173,13 @@ _hostctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|remove|list|show|check|start|stop|restart|status|shutdown|serve|logs|help)
+    add|remove|list|show|check|start|stop|restart|status|shutdown|serve|logs|systemd-unit|help)
         # Offer subcommand argument completions
         "_hostctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add remove list show check start stop restart status shutdown serve logs help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add remove list show check start stop restart status shutdown serve logs systemd-unit help' -- "${cur}"))
         ;;
     esac
 }
@@ -401,6 +401,21 @@ _hostctl_logs() {
         return
         ;;
     '--stream')
+        return
+        ;;
+    esac
+}
+
+_hostctl_systemd-unit() {
+    repeating_flags=()
+    non_repeating_flags=(--user --socket --install --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
         return
         ;;
     esac

@@ -85,6 +85,7 @@ public actor Daemon {
         let proxy = ProxyServer(
             settings: ProxyConfiguration.settings(global), threads: ProxyConfiguration.threads(global))
         let daemon = Daemon(layout: layout, environment: environment, log: log, proxy: proxy)
+        let configs = daemon.routeEveryApp(stopped: StoppedApps(path: layout.stateDirectory + "/stopped-apps"))
         // Sockets passed by systemd (socket activation) replace the configured addresses.
         let passed = SocketActivation.take()
         let bound =
@@ -107,7 +108,7 @@ public actor Daemon {
         let done = DispatchSemaphore(value: 0)
         Task {
             await daemon.setListening(boundAddresses)
-            let starts = await daemon.boot()
+            let starts = await daemon.boot(configs)
             server.start()
             log.write(
                 "hostctl: serving \(layout.configDirectory) on \(boundAddresses.joined(separator: ", "))"
@@ -116,6 +117,7 @@ public actor Daemon {
                 // READY=1 once the listener is bound and every app that should run is ready or failed.
                 Task {
                     for start in starts { await start.value }
+                    await daemon.refreshRoutes()
                     notifier.ready(status: daemon.routes.status)
                 }
                 if let interval = Watchdog.pingInterval() {
@@ -148,26 +150,37 @@ public actor Daemon {
         return 0
     }
 
-    /// Starts every app that has a valid handler config and was not stopped by `hostctl stop`;
-    /// returns a task per app that ends when it is ready or failed.
-    func boot() async -> [Task<Void, Never>] {
-        var starts: [Task<Void, Never>] = []
-        let names = (try? catalog.appNames()) ?? []
-        let global = loadGlobal()
-        for name in names {
-            let loaded = catalog.load(name, global: global ?? GlobalConfig.builtIn(path: layout.globalConfigPath))
+    /// The apps with a valid handler config, each published to the proxy at once (before the listener
+    /// accepts, so that no early request meets a 404): the ones to start as starting (requests wait
+    /// for their first ready worker), the ones `hostctl stop` stopped as stopped (503).
+    nonisolated func routeEveryApp(stopped: StoppedApps) -> [AppConfig] {
+        var configs: [AppConfig] = []
+        let global = loadGlobal() ?? GlobalConfig.builtIn(path: layout.globalConfigPath)
+        for name in (try? catalog.appNames()) ?? [] {
+            let loaded = catalog.load(name, global: global)
             guard let config = loaded.resolved?.config else {
                 for problem in loaded.diagnostics { log.write("\(problem)") }
                 log.write("hostctl: \(name) not started: its config has problems")
                 continue
             }
-            // A stopped app keeps its route, so that it answers 503 rather than 404.
-            routes.configure(config)
-            if stopped.contains(name) { continue }
-            let supervisor = supervise(config)
-            starts.append(Task { await self.report(name, await supervisor.start()) })
+            routes.configure(config, starting: !stopped.contains(name))
+            if !stopped.contains(name) { configs.append(config) }
         }
-        return starts
+        return configs
+    }
+
+    /// Starts the apps `routeEveryApp` chose; returns a task per app that ends when it is ready or failed.
+    func boot(_ configs: [AppConfig]) -> [Task<Void, Never>] {
+        configs.map { config in
+            let supervisor = supervise(config)
+            return Task { await self.report(config.name, await supervisor.start()) }
+        }
+    }
+
+    /// Pushes every supervisor's current snapshot to the routes (and the status line) now, rather
+    /// than when its change callback gets there.
+    func refreshRoutes() async {
+        for (_, entry) in supervisors { routes.changed(await entry.supervisor.snapshot()) }
     }
 
     /// Sends `WATCHDOG=1` every `interval` for as long as the daemon's actor and every proxy event
@@ -188,7 +201,7 @@ public actor Daemon {
         }
     }
 
-    func loadGlobal() -> GlobalConfig? {
+    nonisolated func loadGlobal() -> GlobalConfig? {
         switch GlobalConfig.load(path: layout.globalConfigPath) {
         case .success(let global): return global
         case .failure(let problems):
@@ -200,7 +213,7 @@ public actor Daemon {
     /// Creates and runs the supervisor of `config`.
     func supervise(_ config: AppConfig) -> AppSupervisor {
         let routes = self.routes
-        routes.configure(config)
+        routes.configure(config, starting: true)
         let supervisor = AppSupervisor(config: config, context: context) { routes.changed($0) }
         let runner = Task { await supervisor.run() }
         supervisors[config.name] = (supervisor, runner, config)

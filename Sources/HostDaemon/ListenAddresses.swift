@@ -81,7 +81,9 @@ extension ListenAddresses {
                         $0 = .failure(
                             Daemon.StartupError(
                                 summary: error.description,
-                                hint: "check the ListenStream= lines of the socket unit (`hostctl systemd-unit --socket`)"))
+                                hint:
+                                    "check the ListenStream= lines of the socket unit (`hostctl systemd-unit --socket`)"
+                            ))
                     }
                     done.signal()
                     return

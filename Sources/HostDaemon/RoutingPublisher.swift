@@ -10,6 +10,8 @@ final class RoutingPublisher: Sendable {
     private struct Entry {
         var config: AppConfig
         var snapshot: AppSnapshot?
+        /// Before its supervisor's first snapshot: whether the app is about to start.
+        var starting = false
     }
 
     private let proxy: ProxyServer
@@ -26,9 +28,12 @@ final class RoutingPublisher: Sendable {
     /// The one-line summary of the apps: `3 apps, 7/8 workers ready`, then the failed apps if any.
     var status: String { entries.withLock { Self.summary($0) } }
 
-    /// An app's config (new, or changed): its route is published at once.
-    func configure(_ config: AppConfig) {
-        publish { $0[config.name] = Entry(config: config, snapshot: $0[config.name]?.snapshot) }
+    /// An app's config (new, or changed).
+    ///
+    /// Its route is published at once. `starting`: the app is about
+    /// to start, so requests wait for it until its supervisor says otherwise.
+    func configure(_ config: AppConfig, starting: Bool = false) {
+        publish { $0[config.name] = Entry(config: config, snapshot: $0[config.name]?.snapshot, starting: starting) }
     }
 
     /// An app's new state, from its supervisor.
@@ -86,7 +91,8 @@ final class RoutingPublisher: Sendable {
         switch entry.snapshot?.state {
         case .running?, .reloading?: availability = workers.isEmpty ? .starting : .running
         case .starting?: availability = workers.isEmpty ? .starting : .running
-        case .failed?, .stopped?, .stopping?, nil: availability = workers.isEmpty ? .unavailable : .running
+        case nil: availability = entry.starting ? .starting : .unavailable
+        case .failed?, .stopped?, .stopping?: availability = workers.isEmpty ? .unavailable : .running
         }
         return EndpointTable.App(
             route: route, availability: availability, workers: workers, readyTimeout: config.ready.timeout)

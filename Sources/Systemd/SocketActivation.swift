@@ -14,7 +14,9 @@ public enum SocketActivation {
         public var name: String
     }
 
-    /// The sockets passed to this process, once: the `LISTEN_*` variables are removed so that no
+    /// The sockets passed to this process, once.
+    ///
+    /// The `LISTEN_*` variables are removed so that no
     /// child sees them. Empty when none were passed.
     public static func take() -> [Listener] {
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?

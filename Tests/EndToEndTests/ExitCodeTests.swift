@@ -75,11 +75,11 @@ struct ExitCodeTests {
         #expect(r.status == 0)
         for built in [
             "add", "remove", "list", "show", "check", "start", "stop", "restart", "status", "logs", "shutdown",
-            "serve",
+            "serve", "systemd-unit",
         ] {
             #expect(r.stdout.contains("  \(built) "), "\(built) is not listed")
         }
-        for later in ["reload", "systemd-unit"] {
+        for later in ["reload"] {
             #expect(!r.stdout.contains("  \(later) "), "\(later) is listed but not built")
         }
     }

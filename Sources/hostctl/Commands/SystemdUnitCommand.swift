@@ -32,7 +32,9 @@ struct SystemdUnitCommand: ParsableCommand {
     func run() throws {
         let environment = Environment.variables
         let layout = global.layout
-        let home = global.home.flatMap { $0.isEmpty ? nil : $0 } ?? environment["HOSTCTL_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let home =
+            global.home.flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["HOSTCTL_HOME"].flatMap { $0.isEmpty ? nil : $0 }
         let globalConfig = ConfigLoading.globalOrBuiltIn(layout)
         var listen = globalConfig.listen
         if let fromEnvironment = environment["HOSTCTL_LISTEN"], !fromEnvironment.isEmpty {
@@ -65,7 +67,8 @@ struct SystemdUnitCommand: ParsableCommand {
         } catch {
             throw CommandError(
                 "cannot create \(directory): \(error.localizedDescription)",
-                hint: user ? nil : "system units need root; `hostctl systemd-unit --user --install` installs a user unit")
+                hint: user
+                    ? nil : "system units need root; `hostctl systemd-unit --user --install` installs a user unit")
         }
         for (name, text) in files {
             do {
@@ -73,7 +76,8 @@ struct SystemdUnitCommand: ParsableCommand {
             } catch {
                 throw CommandError(
                     error.summary,
-                    hint: user ? nil : "system units need root; `hostctl systemd-unit --user --install` installs a user unit")
+                    hint: user
+                        ? nil : "system units need root; `hostctl systemd-unit --user --install` installs a user unit")
             }
             Output.line("wrote \(directory)/\(name)")
         }
