@@ -20,7 +20,8 @@ public final class ProxyServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let state: ProxyState
     private let pools: [ObjectIdentifier: LoopConfined<UpstreamPool>]
-    private let listeners = Mutex<[any Channel]>([])
+    /// The listening channels, each with the address it was asked for (or the passed fd's name).
+    private let listeners = Mutex<[(requested: String, channel: any Channel)]>([])
 
     /// A proxy with `threads` event loops (0: one per CPU).
     public init(settings: ProxySettings, threads: Int) {
@@ -55,7 +56,7 @@ public final class ProxyServer: Sendable {
     public func bind(_ address: String) async throws(BindError) -> String {
         let (host, port) = Self.split(address)
         do {
-            return try await listen(on: bootstrap().bind(host: host, port: port).get(), fallback: address)
+            return try await listen(on: bootstrap().bind(host: host, port: port).get(), requested: address)
         } catch let error as IOError {
             throw BindError(address: address, reason: Self.describe(error.errnoCode))
         } catch {
@@ -68,7 +69,7 @@ public final class ProxyServer: Sendable {
     public func adopt(descriptor: Int32) async throws(BindError) -> String {
         do {
             return try await listen(
-                on: bootstrap().withBoundSocket(descriptor).get(), fallback: "passed socket fd \(descriptor)")
+                on: bootstrap().withBoundSocket(descriptor).get(), requested: "passed socket fd \(descriptor)")
         } catch let error as IOError {
             throw BindError(address: "passed socket fd \(descriptor)", reason: Self.describe(error.errnoCode))
         } catch {
@@ -83,8 +84,43 @@ public final class ProxyServer: Sendable {
         }
     }
 
-    private func listen(on channel: any Channel, fallback: String) -> String {
-        listeners.withLock { $0.append(channel) }
+    /// Listens on `addresses` from now on.
+    ///
+    /// Binds those not bound yet (all or none: on a failure the
+    /// new ones are closed again and the old ones kept), then closes those no longer wanted. Returns
+    /// every bound address, in the order of `addresses`.
+    public func rebind(to addresses: [String]) async throws(BindError) -> [String] {
+        let existing = listeners.withLock { $0 }
+        var added: [(requested: String, channel: any Channel)] = []
+        for address in addresses where !existing.contains(where: { $0.requested == address }) {
+            do {
+                _ = try await bind(address)
+                if let channel = listeners.withLock({ $0.last?.channel }) { added.append((address, channel)) }
+            } catch {
+                for (_, channel) in added { try? await channel.close() }
+                listeners.withLock { current in
+                    current.removeAll { entry in added.contains { $0.channel === entry.channel } }
+                }
+                throw error
+            }
+        }
+        let leaving = existing.filter { !addresses.contains($0.requested) }
+        listeners.withLock { current in current.removeAll { entry in leaving.contains { $0.channel === entry.channel } }
+        }
+        for (_, channel) in leaving { try? await channel.close() }
+        return listeners.withLock { current in
+            addresses.compactMap { address in
+                current.first { $0.requested == address }.map { Self.describe($0.channel, address) }
+            }
+        }
+    }
+
+    private func listen(on channel: any Channel, requested: String) -> String {
+        listeners.withLock { $0.append((requested, channel)) }
+        return Self.describe(channel, requested)
+    }
+
+    private static func describe(_ channel: any Channel, _ fallback: String) -> String {
         guard let bound = channel.localAddress, let boundPort = bound.port else { return fallback }
         let boundHost = bound.ipAddress ?? fallback
         return bound.protocol == .inet6 ? "[\(boundHost)]:\(boundPort)" : "\(boundHost):\(boundPort)"
@@ -119,7 +155,7 @@ public final class ProxyServer: Sendable {
     /// Closes the listeners and stops the event loops.
     public func shutdown() async {
         let channels = listeners.withLock { $0 }
-        for channel in channels { try? await channel.close() }
+        for (_, channel) in channels { try? await channel.close() }
         try? await group.shutdownGracefully()
     }
 

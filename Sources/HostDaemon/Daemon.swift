@@ -29,6 +29,11 @@ public actor Daemon {
     let proxy: ProxyServer
     let routes: RoutingPublisher
     var listening: [String] = []
+    /// The addresses asked for, and whether they came from `listen:` (so that a reload may change them).
+    var listenRequested: [String] = []
+    var listenFromConfig = false
+    var reloading = false
+    var reloadAgain = false
     /// systemd's notify socket, when the daemon runs under systemd with `Type=notify`.
     let notifier: Notifier?
 
@@ -107,7 +112,10 @@ public actor Daemon {
         }
         let done = DispatchSemaphore(value: 0)
         Task {
-            await daemon.setListening(boundAddresses)
+            await daemon.setListening(
+                boundAddresses, requested: addresses,
+                fromConfig: passed.isEmpty && (listen ?? []).isEmpty
+                    && (environment["HOSTCTL_LISTEN"] ?? "").isEmpty)
             let starts = await daemon.boot(configs)
             server.start()
             log.write(
@@ -134,7 +142,7 @@ public actor Daemon {
                 let signal = hc_wait_signal(signals, Int32(signals.count))
                 guard signal > 0 else { continue }
                 if signal == SIGHUP {
-                    log.write("hostctl: SIGHUP: configs are re-read by `hostctl start NAME` in this version")
+                    Task { await daemon.reload() }
                     continue
                 }
                 log.write("hostctl: signal \(SignalName.name(of: signal)): stopping every app")
@@ -220,8 +228,10 @@ public actor Daemon {
         return supervisor
     }
 
-    func setListening(_ addresses: [String]) {
+    func setListening(_ addresses: [String], requested: [String], fromConfig: Bool) {
         listening = addresses
+        listenRequested = requested
+        listenFromConfig = fromConfig
     }
 
     func waitUntilFinished() async {

@@ -45,8 +45,27 @@ final class NotifyReceiver {
     }
 }
 
-/// `hostctl serve` in the foreground, as systemd runs it.
-func startServe(_ t: TempHome, environment: [String: String], launcher: [String] = []) throws -> Process {
+/// A free TCP port on 127.0.0.1: bound by the kernel's choice, then released.
+func freePort() -> Int {
+    let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(probe) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            _ = Glibc.bind(probe, $0, length)
+            return getsockname(probe, $0, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// `hostctl serve` in the foreground, as systemd runs it; its standard error goes to `log`.
+func startServe(_ t: TempHome, environment: [String: String], launcher: [String] = [], log: String? = nil) throws
+    -> Process
+{
     let process = Process()
     let arguments = ["serve", "--home", t.home]
     process.executableURL = URL(fileURLWithPath: launcher.first ?? hostctlBinary)
@@ -55,7 +74,12 @@ func startServe(_ t: TempHome, environment: [String: String], launcher: [String]
     for (key, value) in environment { env[key] = value }
     process.environment = env
     process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    if let log {
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+    } else {
+        process.standardError = FileHandle.nullDevice
+    }
     try process.run()
     return process
 }
@@ -106,20 +130,7 @@ struct SystemdTests {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
         try t.addFixture("fx")
-        // A free port: bound by the kernel's choice, then released for systemd-socket-activate.
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = Glibc.bind(probe, $0, length)
-                return getsockname(probe, $0, &length)
-            }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        close(probe)
+        let port = freePort()
         // systemd-socket-activate closes every inherited fd before it execs, Foundation's child-watching
         // socket included, which makes Foundation block in waitpid on it and miss every later exit: it
         // runs under a Python parent that does not pass that socket on.
@@ -140,6 +151,64 @@ struct SystemdTests {
         #expect(response.hasPrefix("HTTP/1.1 200"), "\(response)")
         let status = try #require(try t.status())
         #expect(status["listen"] as? [String] == ["127.0.0.1:\(port)"], "\(status)")
+    }
+
+    @Test func sighup_startsAddedApps_stopsRemovedOnes_restartsChangedOnes_andMovesTheListener() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        let (first, second) = (freePort(), freePort())
+        try t.file("h/hostctl.yml", "listen: 127.0.0.1:\(first)\n")
+        try t.addFixture("fx")
+        try t.addFixture("fz")
+        let receiver = try NotifyReceiver(path: t.root + "/notify.sock")
+        let log = t.root + "/serve.log"
+        let daemon = try startServe(t, environment: ["NOTIFY_SOCKET": receiver.path], log: log)
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        #expect(receiver.until("READY=1") != nil)
+        let oldFZ = try #require(try t.workers("fz").first?["pid"] as? Int)
+        try t.addFixture("fy")
+        try FileManager.default.removeItem(atPath: t.home + "/apps/fz.yml")
+        try (try t.read(t.home + "/apps/fx.yml") + "workers: 2\n").write(
+            toFile: t.home + "/apps/fx.yml", atomically: true, encoding: .utf8)
+        try t.file("h/hostctl.yml", "listen: 127.0.0.1:\(second)\n")
+        kill(daemon.processIdentifier, SIGHUP)
+        let reloading = try #require(receiver.until("RELOADING=1"))
+        #expect(reloading.last?.wholeMatch(of: /RELOADING=1\nMONOTONIC_USEC=\d+/) != nil, "\(reloading)")
+        let ready = try #require(receiver.until("READY=1"))
+        #expect(ready.last == "READY=1\nSTATUS=2 apps, 3/3 workers ready", "\(ready)")
+        let status = try #require(try t.status())
+        let apps = (status["apps"] as? [[String: Any]]) ?? []
+        #expect(apps.map { $0["name"] as? String } == ["fx", "fy"])
+        #expect(try t.workers("fx").count == 2 && t.workers("fy").count == 1)
+        #expect(processGone(Int32(oldFZ)), "the removed app's worker is stopped")
+        #expect(status["listen"] as? [String] == ["127.0.0.1:\(second)"])
+        #expect(httpGet("127.0.0.1:\(second)", "/fy/").hasPrefix("HTTP/1.1 200"))
+        #expect(httpGet("127.0.0.1:\(first)", "/fy/").isEmpty, "the old listener is closed")
+        let text = try t.read(log)
+        #expect(text.contains("hostctl: reloaded: removed fz, changed fx, added fy"), "\(text)")
+    }
+
+    @Test func sighup_withABrokenConfig_saysWhere_andKeepsRunningOnTheOldOne() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        let receiver = try NotifyReceiver(path: t.root + "/notify.sock")
+        let log = t.root + "/serve.log"
+        let daemon = try startServe(
+            t, environment: ["NOTIFY_SOCKET": receiver.path, "HOSTCTL_LISTEN": "127.0.0.1:0"], log: log)
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        #expect(receiver.until("READY=1") != nil)
+        let pid = try #require(try t.workers("fx").first?["pid"] as? Int)
+        let lines = try t.read(t.home + "/apps/fx.yml").split(separator: "\n", omittingEmptySubsequences: false).count
+        try (try t.read(t.home + "/apps/fx.yml") + "workers: many\n").write(
+            toFile: t.home + "/apps/fx.yml", atomically: true, encoding: .utf8)
+        kill(daemon.processIdentifier, SIGHUP)
+        #expect(receiver.until("READY=1") != nil)
+        let text = try t.read(log)
+        #expect(text.contains("\(t.home)/apps/fx.yml:\(lines):"), "\(text)")
+        #expect(text.contains("reload refused"), "\(text)")
+        #expect(try t.workers("fx").first?["pid"] as? Int == pid, "the app runs on, untouched")
+        #expect(daemon.isRunning)
     }
 
     @Test(arguments: [[], ["--socket"], ["--user"], ["--user", "--socket"]])
