@@ -12,7 +12,8 @@
 // - `LogStore` captures worker output into rotated files and reads them back (`hostctl logs` reads
 //   the files without the daemon); it imports HostSupport and CHostSupport (epoll, inotify). `Supervision` feeds it.
 // - `Systemd` is the only importer of `CSystemd` (libsystemd, Debian's libsystemd-dev): sd_notify,
-//   socket activation, the watchdog; and the unit files `hostctl systemd-unit` prints.
+//   socket activation, the watchdog; the unit files `hostctl systemd-unit` prints; and the
+//   per-worker notify sockets `Supervision` reads (`ready: notify`).
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -64,7 +65,7 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(
             name: "Systemd",
-            dependencies: ["CSystemd"],
+            dependencies: ["CSystemd", "CHostSupport"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -95,7 +96,7 @@ let package = Package(
         ),
         .target(
             name: "Supervision",
-            dependencies: ["CHostSupport", "HostConfig", "HostSupport", "LogStore"],
+            dependencies: ["CHostSupport", "HostConfig", "HostSupport", "LogStore", "Systemd"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -216,11 +216,13 @@ extension Daemon {
                         return .init(code: nil, signal: SignalName.name(of: signal), at: Timestamp.iso8601(last.at))
                     }
                 }
-                return StatusDocument.Worker(
+                var document = StatusDocument.Worker(
                     slot: worker.slot, generation: worker.generation, pid: worker.pid.map(Int.init),
                     state: worker.state.rawValue, endpoint: worker.endpoint,
                     startedAt: worker.startedAt.map { Timestamp.iso8601($0) }, restarts: worker.restarts,
                     rssBytes: worker.rssBytes, lastExit: lastExit)
+                document.statusText = worker.statusText
+                return document
             })
     }
 }

@@ -30,6 +30,8 @@ public struct WorkerSnapshot: Sendable {
     public var rssBytes: Int
     /// The last exit of a worker in this slot: its status and when.
     public var lastExit: (exit: WorkerExit, at: Date)?
+    /// What the worker last said with sd_notify `STATUS=` (`ready: notify`), or nil.
+    public var statusText: String? = nil
 }
 
 /// One app at one moment.

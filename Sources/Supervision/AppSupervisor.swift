@@ -2,6 +2,7 @@ import Foundation
 public import HostConfig
 import HostSupport
 public import LogStore
+public import Systemd
 
 /// What every app supervisor shares: the spawning thread, the reaper, the output reader, the home.
 public struct SupervisionContext: Sendable {
@@ -15,12 +16,15 @@ public struct SupervisionContext: Sendable {
     public var runDirectory: String
     /// The daemon's environment, from which the workers' is made.
     public var environment: [String: String]
+    /// Receives sd_notify messages from `ready: notify` workers.
+    public var notify: NotifyListener
 
     /// Creates a context.
     public init(
         spawner: Spawner, monitor: ProcessMonitor, output: LogCapture, runDirectory: String,
-        environment: [String: String]
+        environment: [String: String], notify: NotifyListener = NotifyListener()
     ) {
+        self.notify = notify
         self.spawner = spawner
         self.monitor = monitor
         self.output = output
@@ -48,6 +52,9 @@ public final class AppSupervisor: Sendable {
         case restartDue(slot: Int, generation: Int)
         case stopDeadline(slot: Int, generation: Int)
         case groupDeadline(processGroup: Int32)
+        case notify(slot: Int, generation: Int, NotifyMessage)
+        case readyDeadline(slot: Int, generation: Int)
+        case watchdogDue(slot: Int, generation: Int)
     }
 
     /// The app's name.

@@ -3,6 +3,7 @@ import Foundation
 import HostConfig
 import HostSupport
 import LogStore
+import Systemd
 
 /// The state of one app's supervision, changed only by `AppSupervisor.run()`.
 struct SupervisorCore {
@@ -18,6 +19,12 @@ struct SupervisorCore {
         var restarts = 0
         var lastExit: (exit: WorkerExit, at: Date)?
         var notReadyReason: String?
+        /// `ready: notify`: the worker's notify socket, what it last said, when its ready timeout
+        /// ends (EXTEND_TIMEOUT_USEC moves it), and its last WATCHDOG=1.
+        var notify: (fd: Int32, path: String)?
+        var statusText: String?
+        var readyBy: ContinuousClock.Instant?
+        var lastPing: ContinuousClock.Instant?
     }
 
     var config: AppConfig
@@ -67,15 +74,7 @@ struct SupervisorCore {
         case .finish:
             break
         case .ready(let slot, let generation):
-            guard let index = current(slot, generation), slots[index].state == .starting else { return }
-            // starting -> ready: it takes traffic from now on.
-            slots[index].state = .ready
-            let took = slots[index].startedAt.map { clock.now - $0 } ?? .zero
-            context.output.note("ready after \(Self.milliseconds(took))", about: source(slot, generation))
-            if slots.allSatisfy({ $0.state == .ready }) {
-                failedReason = nil
-                resolveStart(.ready)
-            }
+            markReady(slot, generation)
         case .notReady(let slot, let generation):
             guard let index = current(slot, generation), slots[index].state == .starting,
                 let process = slots[index].process
@@ -103,6 +102,108 @@ struct SupervisorCore {
         case .groupDeadline(let processGroup):
             // Whatever is left of an exited worker's process group gets SIGKILL (ESRCH when nothing is).
             kill(-processGroup, SIGKILL)
+        case .notify(let slot, let generation, let message):
+            notified(slot, generation, message, group: &group)
+        case .readyDeadline(let slot, let generation):
+            guard let index = current(slot, generation), slots[index].state == .starting else { return }
+            if let until = slots[index].readyBy, until > clock.now {
+                // EXTEND_TIMEOUT_USEC moved the deadline: wait for the new one.
+                armReadyDeadline(index, group: &group)
+            } else {
+                await handle(.notReady(slot: slot, generation: generation), group: &group)
+            }
+        case .watchdogDue(let slot, let generation):
+            guard let index = current(slot, generation), let process = slots[index].process else { return }
+            guard slots[index].state == .ready, let last = slots[index].lastPing else {
+                // Not ready yet (the ready timeout covers that): look again later.
+                if slots[index].state == .starting { armWatchdog(index, after: config.watchdog, group: &group) }
+                return
+            }
+            if clock.now - last > config.watchdog {
+                slots[index].notReadyReason =
+                    "worker \(slot) missed its watchdog (\(ConfigDuration.format(config.watchdog)))"
+                context.output.note(
+                    "no WATCHDOG=1 within \(ConfigDuration.format(config.watchdog)): killing it (SIGKILL)",
+                    about: source(slot, generation))
+                kill(-process.workerPID, SIGKILL)
+            } else {
+                armWatchdog(index, after: last + config.watchdog - clock.now, group: &group)
+            }
+        }
+    }
+
+    mutating func closeNotify(_ index: Int) {
+        guard let notify = slots[index].notify else { return }
+        context.notify.close(notify.fd, path: notify.path)
+        slots[index].notify = nil
+    }
+
+    /// starting -> ready: the worker takes traffic from now on.
+    mutating func markReady(_ slot: Int, _ generation: Int) {
+        guard let index = current(slot, generation), slots[index].state == .starting else { return }
+        slots[index].state = .ready
+        // The watchdog counts from readiness.
+        slots[index].lastPing = clock.now
+        let took = slots[index].startedAt.map { clock.now - $0 } ?? .zero
+        context.output.note("ready after \(Self.milliseconds(took))", about: source(slot, generation))
+        if slots.allSatisfy({ $0.state == .ready }) {
+            failedReason = nil
+            resolveStart(.ready)
+        }
+    }
+
+    /// An sd_notify message from a `ready: notify` worker.
+    mutating func notified(_ slot: Int, _ generation: Int, _ message: NotifyMessage, group: inout DiscardingTaskGroup) {
+        guard let index = current(slot, generation), slots[index].process != nil else { return }
+        let source = source(slot, generation)
+        // Only the worker's own user (or root) may speak for it.
+        let expected = config.user.flatMap { WorkerLaunch.identity(of: $0)?.uid } ?? getuid()
+        guard message.uid == expected || message.uid == 0 else {
+            context.output.note("notify message from uid \(message.uid) (pid \(message.pid)) ignored", about: source)
+            return
+        }
+        if let status = message["STATUS"] { slots[index].statusText = status }
+        if message["WATCHDOG"] == "1" { slots[index].lastPing = clock.now }
+        if let extend = message["EXTEND_TIMEOUT_USEC"], let microseconds = Int64(extend),
+            slots[index].state == .starting
+        {
+            let until = clock.now + .microseconds(microseconds)
+            if until > (slots[index].readyBy ?? clock.now) { slots[index].readyBy = until }
+        }
+        if message["STOPPING"] == "1" {
+            context.output.note("the worker says it is stopping (STOPPING=1)", about: source)
+            if message["STATUS"] == nil { slots[index].statusText = "stopping" }
+        }
+        if message["RELOADING"] == "1" {
+            context.output.note("the worker says it is reloading (RELOADING=1)", about: source)
+        }
+        if let mainPID = message["MAINPID"] {
+            context.output.note(
+                "warning: MAINPID=\(mainPID) ignored: hostctl watches the process it started", about: source)
+        }
+        if message["READY"] == "1" { markReady(slot, generation) }
+    }
+
+    /// Sends `.readyDeadline` when the slot's ready timeout (maybe extended) ends.
+    func armReadyDeadline(_ index: Int, group: inout DiscardingTaskGroup) {
+        let (slot, generation) = (slots[index].slot, slots[index].generation)
+        let wait = (slots[index].readyBy ?? clock.now) - clock.now
+        let events = self.events
+        group.addTask {
+            try? await Task.sleep(for: wait)
+            if Task.isCancelled { return }
+            events.yield(.readyDeadline(slot: slot, generation: generation))
+        }
+    }
+
+    /// Sends `.watchdogDue` after `wait`.
+    func armWatchdog(_ index: Int, after wait: Duration, group: inout DiscardingTaskGroup) {
+        let (slot, generation) = (slots[index].slot, slots[index].generation)
+        let events = self.events
+        group.addTask {
+            try? await Task.sleep(for: wait)
+            if Task.isCancelled { return }
+            events.yield(.watchdogDue(slot: slot, generation: generation))
         }
     }
 
@@ -176,6 +277,8 @@ struct SupervisorCore {
         let slot = slots[index].slot
         let generation = slots[index].generation
         slots[index].notReadyReason = nil
+        slots[index].statusText = nil
+        slots[index].lastPing = nil
         var identity: (uid: UInt32, gid: UInt32, groups: [UInt32])?
         if let user = config.user {
             guard getuid() == 0 else {
@@ -197,9 +300,38 @@ struct SupervisorCore {
             fail(index, reason: "worker \(slot): \(error.summary)")
             return
         }
+        var handoffEnvironment = handoff.environment
+        if config.ready.mode == .notify {
+            // Its own notify socket, so that whoever in the worker's group sends, the sender is known.
+            let directory = "\(context.runDirectory)/apps/\(config.name)"
+            let path = "\(directory)/\(slot).\(generation).notify"
+            let events = self.events
+            do {
+                try FileSystem.makeDirectories(directory, mode: 0o750)
+                let fd = try context.notify.open(path: path) { message in
+                    events.yield(.notify(slot: slot, generation: generation, message))
+                }
+                slots[index].notify = (fd, path)
+            } catch let error as NotifyListener.OpenError {
+                closeHandoff(handoff)
+                fail(index, reason: "worker \(slot): \(error.description)")
+                return
+            } catch {
+                closeHandoff(handoff)
+                fail(index, reason: "worker \(slot): \(error)")
+                return
+            }
+            handoffEnvironment["NOTIFY_SOCKET"] = path
+            if config.watchdog > .zero {
+                let microseconds =
+                    config.watchdog.components.seconds * 1_000_000
+                    + config.watchdog.components.attoseconds / 1_000_000_000_000
+                handoffEnvironment["WATCHDOG_USEC"] = String(microseconds)
+            }
+        }
         let portValue = handoff.environment["PORT"] ?? handoff.socketPath ?? ""
         let environment = WorkerLaunch.environment(
-            daemon: context.environment, app: config, slot: slot, handoff: handoff.environment)
+            daemon: context.environment, app: config, slot: slot, handoff: handoffEnvironment)
         let arguments = WorkerLaunch.expand(config.command, port: portValue, app: config.name, slot: slot)
         let executable: String
         switch WorkerLaunch.resolve(arguments[0], directory: config.directory, path: environment["PATH"]) {
@@ -244,6 +376,7 @@ struct SupervisorCore {
             close(out[0])
             close(err[0])
             if let path = handoff.socketPath { unlink(path) }
+            closeNotify(index)
             // An exec failure is not a crash loop: the app is failed at once, with the reason.
             context.output.note("cannot start: \(error.description)", about: source)
             fail(index, reason: "worker \(slot): \(error.description)")
@@ -263,6 +396,13 @@ struct SupervisorCore {
             let events = self.events
             context.monitor.watch(pidfd: process.keeperPIDFD) { exit in
                 events.yield(.exited(slot: slot, generation: generation, exit))
+            }
+            if config.ready.mode == .notify {
+                // Ready when it sends READY=1; not ready at the (maybe extended) timeout.
+                slots[index].readyBy = clock.now + config.ready.timeout
+                armReadyDeadline(index, group: &group)
+                if config.watchdog > .zero { armWatchdog(index, after: config.watchdog, group: &group) }
+                return
             }
             let endpoint = handoff.endpoint
             let probeHTTP = config.handoff == .fd
@@ -297,6 +437,7 @@ struct SupervisorCore {
         slots[index].lastExit = (exit, Date())
         if let path = slots[index].socketPath { unlink(path) }
         slots[index].socketPath = nil
+        closeNotify(index)
         slots[index].endpoint = nil
         // A worker is its process group: the rest of the group gets the stop signal now, SIGKILL later.
         kill(-process.workerPID, signalNumber(config.stop.signal))
@@ -423,7 +564,7 @@ struct SupervisorCore {
                 endpoint: slot.endpoint?.description, startedAt: slot.process == nil ? nil : slot.startedWall,
                 restarts: slot.restarts,
                 rssBytes: measuringMemory ? slot.process.map { WorkerLaunch.residentBytes(of: $0.workerPID) } ?? 0 : 0,
-                lastExit: slot.lastExit)
+                lastExit: slot.lastExit, statusText: slot.statusText)
         }
         let backoffReason = slots.first { $0.state == .backoff }.map { "worker \($0.slot) is waiting to restart" }
         return AppSnapshot(

@@ -75,3 +75,13 @@ func fixturePIDs(under marker: String) -> [Int32] {
             && String(decoding: data, as: UTF8.self).contains(marker)
     }
 }
+
+/// Polls `value` every 10 ms for up to `seconds` until it is not nil.
+func waitUntilValue<T>(_ seconds: Double, _ value: () throws -> T?) rethrows -> T? {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if let found = try value() { return found }
+        usleep(10_000)
+    }
+    return try value()
+}

@@ -110,3 +110,11 @@ int hc_block_signals(const int *_Nonnull signals, int count);
 
 /// Waits for one of the signals (which must be blocked) and returns its number, or -1.
 int hc_wait_signal(const int *_Nonnull signals, int count);
+
+/// A non-blocking datagram socket bound at `path` (replacing a stale file) that receives sd_notify
+/// messages with their sender's credentials (SO_PASSCRED); -1 and errno on failure.
+int hc_notify_socket(const char *_Nonnull path);
+
+/// Receives one datagram into `buffer`; the sender's pid and uid go to `pid` and `uid`. Returns its
+/// length, or -1 with errno (EAGAIN when none is waiting). Passed file descriptors are closed.
+long hc_notify_receive(int fd, char *_Nonnull buffer, long size, int *_Nonnull pid, unsigned *_Nonnull uid);

@@ -21,6 +21,12 @@
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
 //                        response head and part of the body, then exit
 //   --log-requests       print `request <path>` to stdout for each request
+//   --notify-ready-after MS   (ready: notify) send `STATUS=warming up` at once, then after MS `READY=1` with
+//                        `STATUS=serving`, to NOTIFY_SOCKET
+//   --notify-never       send `STATUS=warming up`, never READY=1
+//   --notify-extend USEC send EXTEND_TIMEOUT_USEC=USEC first
+//   --notify-mainpid     send MAINPID=1 along with READY=1
+//   --watchdog-pings N   after READY=1, send WATCHDOG=1 N times at half of WATCHDOG_USEC, then stop
 //   --print-env A,B,...  print `env A=value` (or `A=<unset>`) for each variable, and `args …` with its arguments
 import Foundation
 
@@ -56,6 +62,11 @@ let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
 let logRequests = flag("--log-requests")
 let thenServe = flag("--then-serve")
+let notifyReadyAfter = value("--notify-ready-after")
+let notifyNever = flag("--notify-never")
+let notifyExtend = value("--notify-extend")
+let notifyMainPID = flag("--notify-mainpid")
+let watchdogPings = value("--watchdog-pings")
 var printEnv: [String] = []
 if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
     printEnv = arguments[index + 1].split(separator: ",").map(String.init)
@@ -167,6 +178,40 @@ func listener() -> Int32 {
 }
 
 let server = listener()
+
+/// Sends one sd_notify datagram to NOTIFY_SOCKET.
+func notify(_ text: String) {
+    guard let path = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] else { return }
+    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+    }
+    _ = text.withCString { bytes in
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, bytes, strlen(bytes), 0, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+    }
+}
+if notifyReadyAfter != nil || notifyNever {
+    Thread.detachNewThread {
+        if let notifyExtend { notify("EXTEND_TIMEOUT_USEC=\(notifyExtend)") }
+        notify("STATUS=warming up")
+        guard let notifyReadyAfter, !notifyNever else { return }
+        usleep(UInt32(notifyReadyAfter) * 1000)
+        notify("READY=1\nSTATUS=serving" + (notifyMainPID ? "\nMAINPID=1" : ""))
+        if let watchdogPings, let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt32.init) {
+            for _ in 0..<watchdogPings {
+                usleep(usec / 2)
+                notify("WATCHDOG=1")
+            }
+        }
+    }
+}
 let requestCount = UnsafeMutablePointer<Int>.allocate(capacity: 1)
 requestCount.initialize(to: 0)
 let countLock = NSLock()
