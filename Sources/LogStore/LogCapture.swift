@@ -48,6 +48,9 @@ public final class LogCapture: @unchecked Sendable {
         var fds: Set<Int32> = []
         var paused = false
         var dropped = 0
+        /// `logs.target`: lines also (or only) go to the forwarder; `toFiles` false means only.
+        var forwarder: (any LogForwarder)?
+        var toFiles = true
 
         init(writer: LogWriter) {
             self.writer = writer
@@ -159,11 +162,15 @@ public final class LogCapture: @unchecked Sendable {
     }
 
     /// Sets an app's rotation (`logs.max_size`, `logs.max_files`); applies from the next write.
-    public func configure(app: String, maxSize: Int64, maxFiles: Int) {
+    public func configure(
+        app: String, maxSize: Int64, maxFiles: Int, forwarder: (any LogForwarder)? = nil, toFiles: Bool = true
+    ) {
         condition.withLock {
             let log = appLog(app)
             log.maxSize = maxSize
             log.maxFiles = max(1, maxFiles)
+            log.forwarder = forwarder
+            log.toFiles = toFiles || forwarder == nil
         }
     }
 
@@ -341,7 +348,11 @@ public final class LogCapture: @unchecked Sendable {
         head.reserveCapacity(24 + pipe.middle.count)
         clock.append(to: &head)
         let stampCount = head.count
+        let forwarder = log.forwarder
+        let toFiles = log.toFiles
         func emit(_ text: ArraySlice<UInt8>, _ continued: Bool) {
+            forwarder?.forward(app: pipe.source.app, slot: pipe.source.slot, stream: pipe.stream, text: text)
+            guard toFiles else { return }
             log.pending.append(contentsOf: head[..<stampCount])
             log.pending.append(contentsOf: continued ? pipe.middleContinued : pipe.middle)
             log.pending.append(contentsOf: text)
@@ -354,6 +365,12 @@ public final class LogCapture: @unchecked Sendable {
                     tail.bytes.removeFirst(tail.bytes.count - Self.tailBytes)
                     tail.trimmed = true
                 }
+            }
+            if forwarder != nil {
+                // Line by line, for the forwarder.
+                pipe.splitter.feed(buffer[0..<count], emit: emit)
+                if log.pending.count >= bufferCap { pause(log) }
+                return true
             }
             let continuedHead = head + pipe.middleContinued
             head += pipe.middle
@@ -453,6 +470,10 @@ public final class LogCapture: @unchecked Sendable {
     ///
     /// Called with `condition` locked.
     private func append(_ text: String, source: Source?, to log: AppLog, clock: inout LogTimestamp) {
+        if let forwarder = log.forwarder {
+            forwarder.forward(app: log.writer.app, slot: source?.slot, stream: .hostctl, text: Array(text.utf8)[...])
+            guard log.toFiles else { return }
+        }
         clock.append(to: &log.pending)
         log.pending += LogRecord.middle(
             app: log.writer.app, slot: source?.slot, generation: source?.generation, stream: .hostctl, continued: false)

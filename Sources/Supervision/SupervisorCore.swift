@@ -382,7 +382,9 @@ struct SupervisorCore {
             fail(index, reason: "worker \(slot): \(error.description)")
         case .success(let process):
             context.output.configure(
-                app: config.name, maxSize: Int64(config.logs.maxSize.bytes), maxFiles: config.logs.maxFiles)
+                app: config.name, maxSize: Int64(config.logs.maxSize.bytes), maxFiles: config.logs.maxFiles,
+                forwarder: config.logs.target == .file ? nil : JournalForwarder(),
+                toFiles: config.logs.target != .journal)
             context.output.collect(
                 stdout: out[0], stderr: err[0], from: source,
                 announce: "started pid \(process.workerPID): \(arguments.joined(separator: " "))")

@@ -68,6 +68,15 @@ struct LogsCommand: ParsableCommand {
             guard known.contains(name) || stat(layout.appLogsDirectory(name), &info) == 0 else {
                 throw CommandError("no app named '\(name)'", hint: "`hostctl list` shows the apps of this home")
             }
+            let catalog = AppCatalog(layout: layout)
+            if known.contains(name),
+                let config = catalog.load(name, global: ConfigLoading.globalOrBuiltIn(layout)).resolved?.config,
+                config.logs.target == .journal
+            {
+                Output.note(
+                    "\(name) logs to the systemd journal (logs.target: journal): see `journalctl -t \(name)`"
+                        + (follow ? " -f" : ""))
+            }
         }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
