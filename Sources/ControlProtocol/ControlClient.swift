@@ -32,9 +32,10 @@ public struct ControlClient: Sendable {
                 tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
         }
-        guard let data = try? JSONEncoder().encode(request), ControlWire.writeAll(fd, Array(data) + [10]) else {
-            throw .notAnswering
-        }
+        guard let data = try? JSONEncoder().encode(request) else { throw .notAnswering }
+        // A daemon that refuses this peer answers and closes before reading the request, so a failed
+        // write is no reason to stop: its answer may be waiting.
+        _ = ControlWire.writeAll(fd, Array(data) + [10])
         guard let line = ControlWire.readLine(fd),
             let response = try? JSONDecoder().decode(ControlResponse.self, from: Data(line))
         else { throw .notAnswering }

@@ -95,6 +95,13 @@ public final class ControlServer: @unchecked Sendable {
                     failure: ControlFailure(
                         code: "not_allowed", message: "not allowed to control this daemon",
                         hint: "run as the daemon's user or root, or join group hostctl")))
+            // Take the request before closing (for a second at most): closing with it unread would
+            // reset the connection, and the refusal with it.
+            shutdown(client, Int32(SHUT_WR))
+            var linger = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &linger, socklen_t(MemoryLayout<timeval>.size))
+            var sink = [UInt8](repeating: 0, count: 4096)
+            while read(client, &sink, sink.count) > 0 {}
             Glibc.close(client)
             return
         }

@@ -54,6 +54,8 @@ public struct UnitTemplate: Sendable {
             "Restart=on-failure",
             "RestartSec=1s",
             "WatchdogSec=30s",
+            "# A daemon the watchdog caught gets SIGABRT, and SIGKILL if that did not end it within 10s.",
+            "TimeoutAbortSec=10s",
             "# SIGTERM to the daemon alone: it stops every worker gracefully; what is left gets SIGKILL.",
             "KillMode=mixed",
             "TimeoutStopSec=\(stopTimeoutSeconds)s",
