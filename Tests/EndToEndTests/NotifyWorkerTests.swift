@@ -77,6 +77,18 @@ struct NotifyWorkerTests {
         #expect(logs.contains("warning: MAINPID=1 ignored"), "\(logs)")
     }
 
+    @Test func reloadingAndStopping_areAccepted_logged_andShown() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("nx", ["--notify-ready-after", "10", "--notify-stopping"], flags: ["--ready", "notify"])
+        #expect(try t.hostctl(["start", "nx"]).status == 0)
+        #expect(try waitUntil(5) { try t.workers("nx").first?["status_text"] as? String == "stopping" })
+        let logs = try t.hostctl(["logs", "nx", "--stream", "hostctl"]).stdout
+        #expect(logs.contains("the worker says it is reloading (RELOADING=1)"), "\(logs)")
+        #expect(logs.contains("the worker says it is stopping (STOPPING=1)"), "\(logs)")
+        #expect(try t.workers("nx").first?["state"] as? String == "ready", "saying so does not stop it")
+    }
+
     @Test func watchdog_aWorkerThatStopsPinging_isKilledAndRestarted() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

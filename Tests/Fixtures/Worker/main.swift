@@ -26,6 +26,7 @@
 //   --notify-never       send `STATUS=warming up`, never READY=1
 //   --notify-extend USEC send EXTEND_TIMEOUT_USEC=USEC first
 //   --notify-mainpid     send MAINPID=1 along with READY=1
+//   --notify-stopping    after READY=1, send RELOADING=1, then STOPPING=1 (and keep serving)
 //   --watchdog-pings N   after READY=1, send WATCHDOG=1 N times at half of WATCHDOG_USEC, then stop
 //   --print-env A,B,...  print `env A=value` (or `A=<unset>`) for each variable, and `args …` with its arguments
 import Foundation
@@ -66,6 +67,7 @@ let notifyReadyAfter = value("--notify-ready-after")
 let notifyNever = flag("--notify-never")
 let notifyExtend = value("--notify-extend")
 let notifyMainPID = flag("--notify-mainpid")
+let notifyStopping = flag("--notify-stopping")
 let watchdogPings = value("--watchdog-pings")
 var printEnv: [String] = []
 if let index = arguments.firstIndex(of: "--print-env"), index + 1 < arguments.count {
@@ -204,6 +206,10 @@ if notifyReadyAfter != nil || notifyNever {
         guard let notifyReadyAfter, !notifyNever else { return }
         usleep(UInt32(notifyReadyAfter) * 1000)
         notify("READY=1\nSTATUS=serving" + (notifyMainPID ? "\nMAINPID=1" : ""))
+        if notifyStopping {
+            notify("RELOADING=1")
+            notify("STOPPING=1")
+        }
         if let watchdogPings, let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt32.init) {
             for _ in 0..<watchdogPings {
                 usleep(usec / 2)
