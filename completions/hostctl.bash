@@ -173,13 +173,13 @@ _hostctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|remove|list|show|check|start|stop|restart|status|shutdown|serve|logs|systemd-unit|help)
+    add|remove|list|show|check|start|stop|restart|reload|status|shutdown|serve|logs|systemd-unit|help)
         # Offer subcommand argument completions
         "_hostctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add remove list show check start stop restart status shutdown serve logs systemd-unit help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add remove list show check start stop restart reload status shutdown serve logs systemd-unit help' -- "${cur}"))
         ;;
     esac
 }
@@ -319,6 +319,21 @@ _hostctl_stop() {
 _hostctl_restart() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--home)
+    __hostctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--home')
+        return
+        ;;
+    esac
+}
+
+_hostctl_reload() {
+    repeating_flags=()
+    non_repeating_flags=(--all --no-wait --version -h --help)
     repeating_options=()
     non_repeating_options=(--home)
     __hostctl_offer_flags_options -1

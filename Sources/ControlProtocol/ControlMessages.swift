@@ -5,7 +5,7 @@ public let controlProtocolVersion = 1
 public struct ControlRequest: Codable, Sendable {
     /// What to do.
     public enum Command: String, Codable, Sendable {
-        case start, stop, restart, status, shutdown, forget
+        case start, stop, restart, status, shutdown, forget, reload
     }
 
     /// The protocol version the client speaks.

@@ -1,3 +1,4 @@
+import ControlProtocol
 import FrontProxy
 import HostConfig
 import Supervision
@@ -69,12 +70,20 @@ extension Daemon {
         for (name, config) in configs.sorted(by: { $0.key < $1.key }) {
             if let existing = supervisors[name] {
                 guard existing.config != config else { continue }
-                await existing.supervisor.stop()
-                await existing.supervisor.update(config)
                 supervisors[name]?.config = config
-                routes.configure(config, starting: !stopped.contains(name))
+                routes.configure(config)
+                if stopped.contains(name) {
+                    await existing.supervisor.update(config)
+                } else {
+                    // Rolled over one worker at a time, as `hostctl reload` does.
+                    let result = await existing.supervisor.reload(config)
+                    reported(name, result)
+                    if case .failed = result {
+                        supervisors[name]?.config = existing.config
+                        routes.configure(existing.config)
+                    }
+                }
                 changes.append("changed \(name)")
-                if !stopped.contains(name) { starts.append((name, existing.supervisor)) }
             } else if stopped.contains(name) {
                 routes.configure(config)
             } else {
@@ -87,5 +96,90 @@ extension Daemon {
             for await (name, result) in group { report(name, result) }
         }
         log.write("hostctl: reloaded: \(changes.isEmpty ? "nothing changed" : changes.joined(separator: ", "))")
+    }
+}
+
+extension Daemon {
+    /// `hostctl reload NAME... | --all`: the named apps' configs read afresh, each running app rolled
+    /// onto its config one worker at a time.
+    func reloadApps(_ request: ControlRequest) async -> ControlResponse {
+        let names: [String]
+        switch self.names(request) {
+        case .success(let found):
+            // --all: the running apps only.
+            names =
+                request.all || request.apps.isEmpty
+                ? found.filter { supervisors[$0] != nil && !stopped.contains($0) } : found
+        case .failure(let failure): return ControlResponse(failure: failure)
+        }
+        for name in names where supervisors[name] == nil || stopped.contains(name) {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "not_running", message: "\(name) is not running", hint: "`hostctl start \(name)` starts it"))
+        }
+        guard let global = loadGlobal() else {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "invalid_config", message: "the global config has problems",
+                    hint: "`hostctl check` lists them"))
+        }
+        var configs: [AppConfig] = []
+        var details: [String] = []
+        for name in names {
+            let loaded = catalog.load(name, global: global)
+            if let config = loaded.resolved?.config {
+                configs.append(config)
+            } else {
+                details += loaded.diagnostics.map(\.description)
+            }
+        }
+        guard details.isEmpty else {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "invalid_config", message: "config problems; nothing was reloaded",
+                    hint: "fix them, then `hostctl check`", details: details))
+        }
+        let work: [(String, AppSupervisor, AppConfig)] = configs.compactMap { config in
+            supervisors[config.name].map { (config.name, $0.supervisor, config) }
+        }
+        let previous = Dictionary(
+            uniqueKeysWithValues: work.compactMap { item in supervisors[item.0].map { (item.0, $0.config) } })
+        for (name, _, config) in work {
+            supervisors[name]?.config = config
+            routes.configure(config)
+        }
+        guard request.wait else {
+            for (name, supervisor, config) in work {
+                Task { self.reported(name, await supervisor.reload(config)) }
+            }
+            return ControlResponse(messages: names.map { "reloading \($0)" })
+        }
+        var failures: [String] = []
+        for (name, supervisor, config) in work {
+            let result = await supervisor.reload(config)
+            reported(name, result)
+            if case .failed(let reason) = result {
+                failures.append(reason)
+                // The supervisor went back to the old config: so do the records and the route.
+                if let old = previous[name] {
+                    supervisors[name]?.config = old
+                    routes.configure(old)
+                }
+            }
+        }
+        guard failures.isEmpty else {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "reload_failed", message: failures.joined(separator: "; "),
+                    hint: "the old workers go on serving; `hostctl logs NAME` shows why the new one was not ready"))
+        }
+        return ControlResponse(messages: names.map { "\($0) reloaded" })
+    }
+
+    func reported(_ name: String, _ result: ReloadResult) {
+        switch result {
+        case .done: log.write("hostctl: \(name) reloaded")
+        case .failed(let reason): log.write("hostctl: \(name): reload failed: \(reason)")
+        }
     }
 }

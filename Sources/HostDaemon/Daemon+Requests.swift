@@ -22,6 +22,7 @@ extension Daemon {
             if stopped.failure != nil { return stopped }
             return await start(request)
         case .forget: return await forget(request.apps)
+        case .reload: return await reloadApps(request)
         case .shutdown:
             Task { await self.shutdown() }
             return ControlResponse(messages: ["stopping every app, then the daemon"])

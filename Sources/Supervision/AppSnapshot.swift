@@ -61,3 +61,11 @@ public enum StartResult: Sendable, Equatable {
     /// The app was stopped while starting.
     case stopped
 }
+
+/// What `reload` ends with.
+public enum ReloadResult: Sendable, Equatable {
+    /// Every slot runs the new config.
+    case done
+    /// A replacement was not ready: the reason; the old workers go on serving.
+    case failed(String)
+}

@@ -55,6 +55,9 @@ public final class AppSupervisor: Sendable {
         case notify(slot: Int, generation: Int, NotifyMessage)
         case readyDeadline(slot: Int, generation: Int)
         case watchdogDue(slot: Int, generation: Int)
+        case reload(AppConfig, CheckedContinuation<ReloadResult, Never>)
+        case retiredDeadline(slot: Int, generation: Int)
+        case drainSignal(slot: Int, generation: Int)
     }
 
     /// The app's name.
@@ -87,6 +90,15 @@ public final class AppSupervisor: Sendable {
     /// Stops every worker gracefully (stop signal to each process group, SIGKILL after `stop.timeout`).
     public func stop() async {
         await withCheckedContinuation { continuation.yield(.stop($0)) }
+    }
+
+    /// Rolls the app onto `config`.
+    ///
+    /// Each slot in turn gets a replacement, and its old worker drains
+    /// once the replacement is ready. Returns when every slot is done, or the first replacement that
+    /// is not ready stops the reload (the old workers go on serving, the old config stays).
+    public func reload(_ config: AppConfig) async -> ReloadResult {
+        await withCheckedContinuation { continuation.yield(.reload(config, $0)) }
     }
 
     /// Replaces the config; takes effect for generations started from now on.

@@ -36,6 +36,12 @@ struct SupervisorCore {
     var failedReason: String?
     var restart: RestartStateMachine<ContinuousClock.Instant>
     var startWaiters: [CheckedContinuation<StartResult, Never>] = []
+    /// Workers a reload took out of their slots.
+    ///
+    /// Serving (`ready`) until the replacement is ready,
+    /// then `draining`. And the reload in progress.
+    var retired: [Slot] = []
+    var rolling: Rolling?
     var stopWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(config: AppConfig, context: SupervisionContext, events: AsyncStream<AppSupervisor.Event>.Continuation) {
@@ -56,12 +62,29 @@ struct SupervisorCore {
             backoff: config.restart.backoff, burst: config.restart.burst, interval: config.restart.interval)
     }
 
-    var isAlive: Bool { slots.contains { $0.process != nil } }
+    var isAlive: Bool { slots.contains { $0.process != nil } || !retired.isEmpty }
 
     // MARK: Events
 
     mutating func handle(_ event: AppSupervisor.Event, group: inout DiscardingTaskGroup) async {
+        await dispatch(event, group: &group)
+        if rolling != nil { await pumpRolling(group: &group) }
+    }
+
+    private mutating func dispatch(_ event: AppSupervisor.Event, group: inout DiscardingTaskGroup) async {
         switch event {
+        case .reload(let config, let reply):
+            await reload(config, reply: reply, group: &group)
+        case .drainSignal(let slot, let generation):
+            signalDraining(slot: slot, generation: generation, group: &group)
+        case .retiredDeadline(let slot, let generation):
+            guard let index = retired.firstIndex(where: { $0.slot == slot && $0.generation == generation }),
+                let process = retired[index].process
+            else { return }
+            context.output.note(
+                "still running \(ConfigDuration.format(config.stop.timeout)) after the stop signal: SIGKILL",
+                about: source(slot, generation))
+            kill(-process.workerPID, SIGKILL)
         case .start(let reply):
             await start(reply: reply, group: &group)
         case .stop(let reply):
@@ -110,7 +133,7 @@ struct SupervisorCore {
                 // EXTEND_TIMEOUT_USEC moved the deadline: wait for the new one.
                 armReadyDeadline(index, group: &group)
             } else {
-                await handle(.notReady(slot: slot, generation: generation), group: &group)
+                await dispatch(.notReady(slot: slot, generation: generation), group: &group)
             }
         case .watchdogDue(let slot, let generation):
             guard let index = current(slot, generation), let process = slots[index].process else { return }
@@ -237,6 +260,13 @@ struct SupervisorCore {
     mutating func stop(reply: CheckedContinuation<Void, Never>, group: inout DiscardingTaskGroup) {
         wantsRunning = false
         resolveStart(.stopped)
+        if let current = rolling {
+            rolling = nil
+            current.reply.resume(returning: .failed("\(config.name): stopped during the reload"))
+        }
+        for worker in retired where worker.state == .ready {
+            drainRetired(slot: worker.slot, replacedBy: nil)
+        }
         for index in slots.indices {
             guard let process = slots[index].process else {
                 slots[index].state = .exited
@@ -433,6 +463,10 @@ struct SupervisorCore {
     // MARK: Exits
 
     mutating func exited(slot: Int, generation: Int, exit: WorkerExit, group: inout DiscardingTaskGroup) async {
+        if let old = retired.firstIndex(where: { $0.slot == slot && $0.generation == generation }) {
+            retiredExited(old, exit: exit, group: &group)
+            return
+        }
         guard let index = current(slot, generation), let process = slots[index].process else { return }
         let previous = slots[index].state
         slots[index].process = nil
@@ -457,6 +491,17 @@ struct SupervisorCore {
                 stopWaiters = []
                 for waiter in waiters { waiter.resume() }
             }
+            return
+        }
+        if let current = rolling, current.launched, current.index == index, previous == .starting {
+            // A replacement that was not ready: the reload stops (pumpRolling puts the old worker back).
+            let lines = await context.output.lastErrorLines(of: source)
+            var reason = slots[index].notReadyReason ?? "worker \(slot) exited with \(exit) before ready"
+            if !lines.isEmpty { reason += ": " + lines.suffix(5).joined(separator: " | ") }
+            context.output.note("\(Self.exitText(exit)) after \(ran), before ready", about: source)
+            context.output.forget(source)
+            slots[index].state = .exited
+            rolling?.failure = reason
             return
         }
         if previous == .starting && !startWaiters.isEmpty {
@@ -553,6 +598,8 @@ struct SupervisorCore {
         let state: AppState
         if !wantsRunning {
             state = isAlive ? .stopping : .stopped
+        } else if rolling != nil {
+            state = .reloading
         } else if failedReason != nil {
             state = .failed
         } else if slots.allSatisfy({ $0.state == .ready }) {
@@ -560,7 +607,8 @@ struct SupervisorCore {
         } else {
             state = .starting
         }
-        let workers = slots.map { slot in
+        let everyone = (slots + retired).sorted { ($0.slot, $0.generation) < ($1.slot, $1.generation) }
+        let workers = everyone.map { slot in
             WorkerSnapshot(
                 slot: slot.slot, generation: slot.generation, pid: slot.process?.workerPID, state: slot.state,
                 endpoint: slot.endpoint?.description, startedAt: slot.process == nil ? nil : slot.startedWall,

@@ -20,7 +20,8 @@ struct Hostctl: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             AddCommand.self, RemoveCommand.self, ListCommand.self, ShowCommand.self, CheckCommand.self,
-            StartCommand.self, StopCommand.self, RestartCommand.self, StatusCommand.self, ShutdownCommand.self,
+            StartCommand.self, StopCommand.self, RestartCommand.self, ReloadCommand.self, StatusCommand.self,
+            ShutdownCommand.self,
             ServeCommand.self, LogsCommand.self, SystemdUnitCommand.self,
         ]
     )

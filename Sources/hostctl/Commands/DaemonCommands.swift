@@ -88,6 +88,43 @@ struct StopCommand: ParsableCommand {
     }
 }
 
+/// `hostctl reload NAME... | --all`.
+struct ReloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Re-read apps' configs and roll their workers over without dropping a request.",
+        discussion: """
+            For each worker slot in turn: a replacement starts with the config read afresh; once it is \
+            ready it takes the new requests and upgrades, and the old worker gets the stop signal and \
+            finishes what it has (in-flight requests, open WebSockets) until stop.timeout. The app never \
+            has fewer ready workers than before. A replacement that is not ready stops the reload: the \
+            old workers go on serving, and the command exits 1 with the reason.
+            """)
+
+    @Argument(help: "The apps to reload.")
+    var names: [String] = []
+
+    @Flag(help: "Reload every running app.")
+    var all = false
+
+    @Flag(name: .customLong("no-wait"), help: "Return once the reload began instead of when it finished.")
+    var noWait = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        guard all != !names.isEmpty else {
+            throw CommandError(
+                "name the apps to reload, or pass --all", hint: "`hostctl reload dante` or `hostctl reload --all`")
+        }
+        for name in names { if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) } }
+        let connection = DaemonConnection(layout: global.layout, home: global.home)
+        let response = try connection.send(
+            ControlRequest(command: .reload, apps: names, all: all, wait: !noWait), timeout: nil)
+        for message in response.messages { Output.line(message) }
+    }
+}
+
 /// `hostctl restart NAME...`.
 struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -20,6 +20,7 @@
 //                        closed an idle keep-alive connection just as a request was sent on it)
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
 //                        response head and part of the body, then exit
+//   --graceful           on SIGTERM, stop accepting, finish the requests in progress, then exit 0
 //   --log-requests       print `request <path>` to stdout for each request
 //   --notify-ready-after MS   (ready: notify) send `STATUS=warming up` at once, then after MS `READY=1` with
 //                        `STATUS=serving`, to NOTIFY_SOCKET
@@ -62,6 +63,7 @@ let silent = flag("--silent")
 let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
 let logRequests = flag("--log-requests")
+let graceful = flag("--graceful")
 let thenServe = flag("--then-serve")
 let notifyReadyAfter = value("--notify-ready-after")
 let notifyNever = flag("--notify-never")
@@ -265,15 +267,43 @@ func readRequest(_ client: Int32, _ received: inout [UInt8]) -> (head: String, b
     return (head, body)
 }
 
+let activeRequests = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+activeRequests.initialize(to: 0)
+let activeLock = NSLock()
+var draining = false
+var termPipe: [Int32] = [0, 0]
+if graceful {
+    // SIGTERM wakes a thread through a pipe (a signal handler may do little else).
+    pipe(&termPipe)
+    signal(SIGTERM) { _ in
+        var byte: UInt8 = 1
+        _ = write(termPipe[1], &byte, 1)
+    }
+    Thread.detachNewThread {
+        var byte: UInt8 = 0
+        while read(termPipe[0], &byte, 1) < 0 {}
+        draining = true
+        shutdown(server, Int32(SHUT_RDWR))
+        // Requests in progress (held upgraded connections included) finish; then the worker is done.
+        while activeLock.withLock({ activeRequests.pointee }) > 0 { usleep(1000) }
+        exit(0)
+    }
+}
+
 while true {
     let client = accept(server, nil, nil)
-    if client < 0 { continue }
+    if client < 0 {
+        if draining { while true { sleep(3600) } }
+        continue
+    }
     Thread.detachNewThread {
         var received = [UInt8]()
         var served = 0
         defer { close(client) }
         while let (head, body) = readRequest(client, &received) {
             if silent { continue }
+            activeLock.withLock { activeRequests.pointee += 1 }
+            defer { activeLock.withLock { activeRequests.pointee -= 1 } }
             served += 1
             if dropReused && served == 2 { return }
             let requestLine = head.split(separator: "\r\n").first.map(String.init) ?? ""

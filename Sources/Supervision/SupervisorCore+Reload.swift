@@ -1,0 +1,169 @@
+import Foundation
+import HostConfig
+import HostSupport
+import LogStore
+import Systemd
+
+/// Rolling reloads: each slot in turn gets a replacement; once it is ready, the old worker stops
+/// taking new work and drains (stop signal, SIGKILL after `stop.timeout`). The app never has fewer
+/// ready workers than before. A replacement that is not ready ends the reload, and the old worker of
+/// that slot goes on serving.
+extension SupervisorCore {
+    struct Rolling {
+        var reply: CheckedContinuation<ReloadResult, Never>
+        /// The config before the reload, put back when it fails.
+        var previous: AppConfig
+        /// The slot being replaced, and whether its replacement was launched.
+        var index = 0
+        var launched = false
+        /// Why the replacement of the current slot failed.
+        var failure: String?
+    }
+
+    mutating func reload(
+        _ new: AppConfig, reply: CheckedContinuation<ReloadResult, Never>, group: inout DiscardingTaskGroup
+    ) async {
+        guard rolling == nil else {
+            reply.resume(returning: .failed("\(config.name): a reload is already running"))
+            return
+        }
+        guard wantsRunning, isAlive else {
+            // Nothing runs: the new config simply applies from the next start.
+            update(new)
+            reply.resume(returning: .done)
+            return
+        }
+        let previous = config
+        update(new)
+        context.output.note("reloading: one worker at a time", app: config.name)
+        rolling = Rolling(reply: reply, previous: previous)
+        await pumpRolling(group: &group)
+    }
+
+    /// Moves the reload on after any event: switches a slot whose replacement is ready, stops on a
+    /// failed replacement, launches the next replacement, or finishes.
+    mutating func pumpRolling(group: inout DiscardingTaskGroup) async {
+        while var current = rolling {
+            if current.launched {
+                guard current.index < slots.count else { break }
+                switch slots[current.index].state {
+                case .starting:
+                    return
+                case .ready:
+                    drainRetired(slot: slots[current.index].slot, replacedBy: slots[current.index].generation)
+                    current.index += 1
+                    current.launched = false
+                    rolling = current
+                    continue
+                default:
+                    abortRolling(
+                        current, reason: current.failure ?? "worker \(slots[current.index].slot) did not start")
+                    return
+                }
+            }
+            guard current.index < slots.count else { break }
+            let index = current.index
+            if slots[index].slot > Self.workerCount(config) {
+                // The app got smaller: this slot's worker drains without a replacement.
+                if slots[index].process != nil {
+                    retire(index)
+                    drainRetired(slot: slots[index].slot, replacedBy: nil)
+                }
+                slots.remove(at: index)
+                continue
+            }
+            if slots[index].process != nil && slots[index].state != .ready {
+                // Starting or stopping already: it will come up with the new config anyway.
+                current.index += 1
+                rolling = current
+                continue
+            }
+            if slots[index].process != nil { retire(index) }
+            current.launched = true
+            rolling = current
+            await launch(index, group: &group)
+            if slots[index].process == nil {
+                abortRolling(current, reason: failedReason ?? "worker \(slots[index].slot) could not be started")
+                return
+            }
+            return
+        }
+        guard let done = rolling else { return }
+        rolling = nil
+        context.output.note("reloaded", app: config.name)
+        done.reply.resume(returning: .done)
+    }
+
+    /// Takes slot `index`'s worker out of the slot (it keeps serving until drained).
+    mutating func retire(_ index: Int) {
+        retired.append(slots[index])
+        slots[index].process = nil
+        slots[index].endpoint = nil
+        slots[index].socketPath = nil
+        slots[index].notify = nil
+        slots[index].state = .exited
+    }
+
+    /// The retired worker of `slot` that still serves stops taking new work and gets the stop signal.
+    mutating func drainRetired(slot: Int, replacedBy generation: Int?) {
+        guard let index = retired.firstIndex(where: { $0.slot == slot && $0.state == .ready }),
+            retired[index].process != nil
+        else { return }
+        retired[index].state = .draining
+        let old = retired[index].generation
+        context.output.note(
+            "draining: SIG\(config.stop.signal)" + (generation.map { " (replaced by generation \($0))" } ?? ""),
+            about: source(slot, old))
+        // The signal goes in a later event: after this one, the observer publishes the table without
+        // the old worker, so no new request is sent to a worker that is stopping.
+        events.yield(.drainSignal(slot: slot, generation: old))
+    }
+
+    /// The stop signal for a draining worker, once the proxy no longer sends it anything new.
+    mutating func signalDraining(slot: Int, generation: Int, group: inout DiscardingTaskGroup) {
+        guard let index = retired.firstIndex(where: { $0.slot == slot && $0.generation == generation }),
+            retired[index].state == .draining, let process = retired[index].process
+        else { return }
+        kill(-process.workerPID, signalNumber(config.stop.signal))
+        schedule(.retiredDeadline(slot: slot, generation: generation), after: config.stop.timeout, group: &group)
+    }
+
+    /// The reload stops: the old worker of the current slot serves again, the old config is back.
+    mutating func abortRolling(_ current: Rolling, reason: String) {
+        let index = current.index
+        if index < slots.count, slots[index].process == nil,
+            let old = retired.firstIndex(where: { $0.slot == slots[index].slot && $0.state == .ready })
+        {
+            slots[index] = retired.remove(at: old)
+        }
+        config = current.previous
+        restart = Self.machine(for: current.previous)
+        failedReason = nil
+        rolling = nil
+        context.output.note("reload stopped: \(reason); the old workers go on serving", app: config.name)
+        current.reply.resume(returning: .failed("\(config.name): \(reason)"))
+    }
+
+    /// A retired worker exited.
+    mutating func retiredExited(_ index: Int, exit: WorkerExit, group: inout DiscardingTaskGroup) {
+        let worker = retired.remove(at: index)
+        if let path = worker.socketPath { unlink(path) }
+        if let notify = worker.notify { context.notify.close(notify.fd, path: notify.path) }
+        if let process = worker.process {
+            kill(-process.workerPID, signalNumber(config.stop.signal))
+            schedule(.groupDeadline(processGroup: process.workerPID), after: config.stop.timeout, group: &group)
+        }
+        let ran = Self.milliseconds(clock.now - (worker.startedAt ?? clock.now))
+        let source = source(worker.slot, worker.generation)
+        context.output.note(
+            (worker.state == .draining ? "stopped: " : "while being replaced: ")
+                + "\(Self.exitText(exit)) after \(ran)",
+            about: source)
+        context.output.forget(source)
+        if !wantsRunning && !isAlive {
+            let waiters = stopWaiters
+            stopWaiters = []
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+/// Requests sent through the proxy by a few threads until stopped: how many were answered 200, and
+/// what went wrong with the others.
+final class LoadGenerator: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    private(set) var answered = 0
+    private(set) var failures: [String] = []
+    private let done = DispatchGroup()
+
+    init(_ address: String, path: String, threads: Int = 4) {
+        for _ in 0..<threads {
+            done.enter()
+            Thread.detachNewThread { [self] in
+                while lock.withLock({ running }) {
+                    let response = httpGet(address, path)
+                    lock.withLock {
+                        if response.hasPrefix("HTTP/1.1 200 ") {
+                            answered += 1
+                        } else {
+                            failures.append(String(response.prefix(80)))
+                        }
+                    }
+                }
+                done.leave()
+            }
+        }
+    }
+
+    /// Stops the threads and waits for them.
+    func finish() -> (answered: Int, failures: [String]) {
+        lock.withLock { running = false }
+        done.wait()
+        return lock.withLock { (answered, failures) }
+    }
+}
+
+@Suite("rolling reloads", .serialized)
+struct ReloadTests {
+    @Test func reload_underLoad_dropsNoRequest_andReplacesEveryWorker() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--graceful"], flags: ["--workers", "2"])
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let before = try t.workers("fx").compactMap { $0["pid"] as? Int }
+        let load = LoadGenerator(listen, path: "/fx/")
+        #expect(waitUntil(5) { load.answered > 20 })
+        for _ in 1...3 {
+            let r = try t.hostctl(["reload", "fx"])
+            #expect(r.status == 0 && r.stdout == "fx reloaded\n", "\(r)")
+        }
+        let answered = load.answered
+        #expect(waitUntil(5) { load.answered > answered + 20 }, "requests go on after the reloads")
+        let result = load.finish()
+        #expect(
+            result.failures.isEmpty,
+            "\(result.failures.count) failed of \(result.answered + result.failures.count): \(result.failures.prefix(3))"
+        )
+        let workers = try t.workers("fx")
+        #expect(workers.map { $0["generation"] as? Int } == [4, 4], "\(workers)")
+        #expect(workers.allSatisfy { $0["state"] as? String == "ready" })
+        #expect(before.allSatisfy { processGone(Int32($0)) }, "the old workers are gone")
+        let logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
+        #expect(logs.contains("fx/1.1 hostctl | draining: SIGTERM (replaced by generation 2)"), "\(logs)")
+    }
+
+    @Test func reload_keepsAnOpenUpgradedConnectionOnItsDrainingWorker_untilItCloses() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("ws", ["--graceful"], yaml: "stop:\n  timeout: 20s\n")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let oldPID = try #require(try t.workers("ws").first?["pid"] as? Int)
+        let fd = try #require(Wire.connect(listen))
+        var open = true
+        defer { if open { close(fd) } }
+        Wire.send(fd, "GET /ws/ HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        #expect(Wire.read(fd) { $0.contains("\r\n\r\n") }.hasPrefix("HTTP/1.1 101 "))
+        #expect(try t.hostctl(["reload", "ws"]).status == 0)
+        // The old worker drains with its connection; the new one takes everything new.
+        let workers = try t.workers("ws")
+        let draining = try #require(workers.first { $0["state"] as? String == "draining" }, "\(workers)")
+        #expect(draining["pid"] as? Int == oldPID && draining["open_connections"] as? Int == 1, "\(draining)")
+        #expect(workers.contains { $0["state"] as? String == "ready" && $0["generation"] as? Int == 2 })
+        Wire.send(fd, "still here?")
+        #expect(Wire.read(fd) { $0.contains("still here?") } == "still here?", "the held connection still works")
+        #expect(httpGet(listen, "/ws/").hasPrefix("HTTP/1.1 200 "))
+        close(fd)
+        open = false
+        #expect(waitUntil(5) { processGone(Int32(oldPID)) }, "the old worker ends once its last connection closed")
+        #expect(try waitUntil(5) { try t.workers("ws").count == 1 })
+    }
+
+    @Test func reload_whoseReplacementIsNotReady_stops_andTheOldWorkersGoOn() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--graceful"], flags: ["--workers", "2"])
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let before = try t.workers("fx").compactMap { $0["pid"] as? Int }
+        // The new config's command dies before it is ready.
+        let path = t.home + "/apps/fx.yml"
+        try (try t.read(path)).replacingOccurrences(of: "--graceful", with: "--exit-now").write(
+            toFile: path, atomically: true, encoding: .utf8)
+        let r = try t.hostctl(["reload", "fx"])
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("before ready") && r.stderr.contains("Cannot find module"), "\(r)")
+        let workers = try t.workers("fx")
+        #expect(workers.compactMap { $0["pid"] as? Int } == before, "\(workers)")
+        #expect(workers.allSatisfy { $0["state"] as? String == "ready" })
+        #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 "))
+    }
+
+    @Test func reload_ofAStoppedApp_orWithoutNames_saysWhatToDo() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        try t.addFixture("fy")
+        #expect(try t.hostctl(["start"]).status == 0)
+        #expect(try t.hostctl(["stop", "fy"]).status == 0)
+        let stopped = try t.hostctl(["reload", "fy"])
+        #expect(stopped.status == 1 && stopped.stderr.contains("fy is not running"), "\(stopped)")
+        let none = try t.hostctl(["reload"])
+        #expect(none.status == 1 && none.stderr.contains("name the apps to reload, or pass --all"), "\(none)")
+        let all = try t.hostctl(["reload", "--all"])
+        #expect(all.status == 0 && all.stdout == "fx reloaded\n", "\(all)")
+    }
+}
