@@ -117,27 +117,10 @@ extension Daemon {
                 failure: ControlFailure(
                     code: "not_running", message: "\(name) is not running", hint: "`hostctl start \(name)` starts it"))
         }
-        guard let global = loadGlobal() else {
-            return ControlResponse(
-                failure: ControlFailure(
-                    code: "invalid_config", message: "the global config has problems",
-                    hint: "`hostctl check` lists them"))
-        }
-        var configs: [AppConfig] = []
-        var details: [String] = []
-        for name in names {
-            let loaded = catalog.load(name, global: global)
-            if let config = loaded.resolved?.config {
-                configs.append(config)
-            } else {
-                details += loaded.diagnostics.map(\.description)
-            }
-        }
-        guard details.isEmpty else {
-            return ControlResponse(
-                failure: ControlFailure(
-                    code: "invalid_config", message: "config problems; nothing was reloaded",
-                    hint: "fix them, then `hostctl check`", details: details))
+        let configs: [AppConfig]
+        switch freshConfigs(names, refusal: "nothing was reloaded") {
+        case .success(let loaded): configs = loaded
+        case .failure(let failure): return ControlResponse(failure: failure)
         }
         let work: [(String, AppSupervisor, AppConfig)] = configs.compactMap { config in
             supervisors[config.name].map { (config.name, $0.supervisor, config) }

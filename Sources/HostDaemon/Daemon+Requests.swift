@@ -44,19 +44,14 @@ extension Daemon {
         return .success(request.apps)
     }
 
-    func start(_ request: ControlRequest) async -> ControlResponse {
-        let names: [String]
-        switch self.names(request) {
-        case .success(let found): names = found
-        case .failure(let failure): return ControlResponse(failure: failure)
-        }
+    /// The named apps' configs read from disk afresh; all or none: any problem refuses them all.
+    func freshConfigs(_ names: [String], refusal: String) -> Result<[AppConfig], ControlFailure> {
         guard let global = loadGlobal() else {
-            return ControlResponse(
-                failure: ControlFailure(
+            return .failure(
+                ControlFailure(
                     code: "invalid_config", message: "the global config has problems",
                     hint: "`hostctl check` lists them"))
         }
-        // Read every named app's config from disk afresh, and refuse all if any is broken.
         var configs: [AppConfig] = []
         var details: [String] = []
         for name in names {
@@ -68,11 +63,25 @@ extension Daemon {
             }
         }
         guard details.isEmpty else {
-            return ControlResponse(
-                failure: ControlFailure(
-                    code: "invalid_config", message: "config problems; nothing was started",
+            return .failure(
+                ControlFailure(
+                    code: "invalid_config", message: "config problems; \(refusal)",
                     hint: "fix them, then `hostctl check`",
                     details: details))
+        }
+        return .success(configs)
+    }
+
+    func start(_ request: ControlRequest) async -> ControlResponse {
+        let names: [String]
+        switch self.names(request) {
+        case .success(let found): names = found
+        case .failure(let failure): return ControlResponse(failure: failure)
+        }
+        let configs: [AppConfig]
+        switch freshConfigs(names, refusal: "nothing was started") {
+        case .success(let loaded): configs = loaded
+        case .failure(let failure): return ControlResponse(failure: failure)
         }
         stopped.remove(names)
         var supervisorsToStart: [(String, AppSupervisor)] = []
