@@ -72,6 +72,7 @@ extension Daemon {
                 guard existing.config != config else { continue }
                 supervisors[name]?.config = config
                 routes.configure(config)
+                watchFiles(config)
                 if stopped.contains(name) {
                     await existing.supervisor.update(config)
                 } else {
@@ -130,6 +131,7 @@ extension Daemon {
         for (name, _, config) in work {
             supervisors[name]?.config = config
             routes.configure(config)
+            watchFiles(config)
         }
         guard request.wait else {
             for (name, supervisor, config) in work {

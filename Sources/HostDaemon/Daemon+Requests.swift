@@ -93,6 +93,7 @@ extension Daemon {
                     await existing.supervisor.update(config)
                     supervisors[config.name]?.config = config
                     routes.configure(config)
+                    watchFiles(config)
                 }
                 supervisorsToStart.append((config.name, existing.supervisor))
             } else {
@@ -157,6 +158,7 @@ extension Daemon {
     func forget(_ names: [String]) async -> ControlResponse {
         for name in names {
             routes.remove(name)
+            watcher.remove(app: name)
             guard let entry = supervisors.removeValue(forKey: name) else { continue }
             await entry.supervisor.stop()
             entry.supervisor.finish()

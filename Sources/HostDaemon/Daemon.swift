@@ -36,6 +36,8 @@ public actor Daemon {
     var reloadAgain = false
     /// systemd's notify socket, when the daemon runs under systemd with `Type=notify`.
     let notifier: Notifier?
+    /// `watch:` patterns of the running apps.
+    let watcher = FileWatcher()
 
     init(layout: HomeLayout, environment: [String: String], log: DaemonLog, proxy: ProxyServer) {
         self.layout = layout
@@ -181,7 +183,7 @@ public actor Daemon {
     func boot(_ configs: [AppConfig]) -> [Task<Void, Never>] {
         configs.map { config in
             let supervisor = supervise(config)
-            return Task { await self.report(config.name, await supervisor.start()) }
+            return Task { self.report(config.name, await supervisor.start()) }
         }
     }
 
@@ -218,6 +220,43 @@ public actor Daemon {
         }
     }
 
+    /// Watches `config`'s `watch:` patterns (none: stops watching the app).
+    func watchFiles(_ config: AppConfig) {
+        let name = config.name
+        watcher.watch(app: name, directory: config.directory, patterns: config.watch) { [weak self] paths in
+            Task { await self?.filesChanged(name, paths) }
+        }
+    }
+
+    /// Watched files of `name` changed: its config is read afresh and, when valid, the app is rolled
+    /// over; a config with problems is reported and the workers are left alone.
+    func filesChanged(_ name: String, _ paths: [String]) async {
+        guard let entry = supervisors[name], !stopped.contains(name), !shuttingDown else { return }
+        log.write("hostctl: \(name): \(paths.joined(separator: ", ")) changed: reloading")
+        let config: AppConfig
+        switch freshConfigs([name], refusal: "not reloaded") {
+        case .success(let loaded):
+            guard let first = loaded.first else { return }
+            config = first
+        case .failure(let failure):
+            for detail in failure.details { log.write(detail) }
+            log.write("hostctl: \(name): \(failure.message); the workers go on as they are")
+            entry.supervisor.note("watch: \(paths.joined(separator: ", ")) changed, but \(failure.message)")
+            return
+        }
+        entry.supervisor.note("watch: \(paths.joined(separator: ", ")) changed: reloading")
+        let previous = entry.config
+        supervisors[name]?.config = config
+        routes.configure(config)
+        if config.watch != previous.watch || config.directory != previous.directory { watchFiles(config) }
+        let result = await entry.supervisor.reload(config)
+        reported(name, result)
+        if case .failed = result {
+            supervisors[name]?.config = previous
+            routes.configure(previous)
+        }
+    }
+
     /// Creates and runs the supervisor of `config`.
     func supervise(_ config: AppConfig) -> AppSupervisor {
         let routes = self.routes
@@ -225,6 +264,7 @@ public actor Daemon {
         let supervisor = AppSupervisor(config: config, context: context) { routes.changed($0) }
         let runner = Task { await supervisor.run() }
         supervisors[config.name] = (supervisor, runner, config)
+        watchFiles(config)
         return supervisor
     }
 

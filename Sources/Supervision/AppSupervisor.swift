@@ -101,6 +101,11 @@ public final class AppSupervisor: Sendable {
         await withCheckedContinuation { continuation.yield(.reload(config, $0)) }
     }
 
+    /// Writes a hostctl line about the whole app into its log.
+    public func note(_ text: String) {
+        context.output.note(text, app: name)
+    }
+
     /// Replaces the config; takes effect for generations started from now on.
     public func update(_ config: AppConfig) async {
         await withCheckedContinuation { continuation.yield(.update(config, $0)) }
