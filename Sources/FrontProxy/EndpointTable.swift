@@ -23,13 +23,16 @@ public struct EndpointTable: Sendable {
         public var generation: Int
         /// Requests it is given at once.
         public var maxConcurrent: Int
+        /// After this many requests the proxy reports it (`limits.max_requests`, recycling); 0: never.
+        public var maxRequests: Int
 
         /// Creates a worker entry.
-        public init(endpoint: String, slot: Int, generation: Int, maxConcurrent: Int) {
+        public init(endpoint: String, slot: Int, generation: Int, maxConcurrent: Int, maxRequests: Int = 0) {
             self.endpoint = endpoint
             self.slot = slot
             self.generation = generation
             self.maxConcurrent = maxConcurrent
+            self.maxRequests = maxRequests
         }
     }
 

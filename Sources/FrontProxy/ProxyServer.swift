@@ -23,10 +23,16 @@ public final class ProxyServer: Sendable {
     /// The listening channels, each with the address it was asked for (or the passed fd's name).
     private let listeners = Mutex<[(requested: String, channel: any Channel)]>([])
 
-    /// A proxy with `threads` event loops (0: one per CPU).
-    public init(settings: ProxySettings, threads: Int) {
+    /// A proxy with `threads` event loops (0.
+    ///
+    /// One per CPU). `onRequestLimit` hears (once) when a
+    /// worker with a `maxRequests` was given that many requests.
+    public init(
+        settings: ProxySettings, threads: Int,
+        onRequestLimit: @escaping @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void = { _, _ in }
+    ) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads > 0 ? threads : System.coreCount)
-        state = ProxyState(settings: settings)
+        state = ProxyState(settings: settings, onRequestLimit: onRequestLimit)
         var pools: [ObjectIdentifier: LoopConfined<UpstreamPool>] = [:]
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = LoopConfined(UpstreamPool(loop: loop))

@@ -11,8 +11,15 @@ final class ProxyState: Sendable {
     private let upgraded = Mutex([String: Int]())
     private let connections = Atomic<Int>(0)
     private let rotation = Atomic<Int>(0)
+    /// Requests given to each worker with a `maxRequests`, and who hears when one reaches it.
+    private let served = Mutex([String: Int]())
+    private let onRequestLimit: @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void
 
-    init(settings: ProxySettings) {
+    init(
+        settings: ProxySettings,
+        onRequestLimit: @escaping @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void = { _, _ in }
+    ) {
+        self.onRequestLimit = onRequestLimit
         self.settings = settings
         parser = RequestHeadParser(maxRequestLine: settings.maxRequestLine, maxHeadSize: settings.maxHeadSize)
     }
@@ -41,6 +48,15 @@ final class ProxyState: Sendable {
             }
             if let best { counts[best.endpoint, default: 0] += 1 }
             return best
+        }.map { worker in
+            if worker.maxRequests > 0 {
+                let reached = served.withLock { served in
+                    served[worker.endpoint, default: 0] += 1
+                    return served[worker.endpoint] == worker.maxRequests
+                }
+                if reached { onRequestLimit(app.route.app, worker) }
+            }
+            return worker
         }
     }
 

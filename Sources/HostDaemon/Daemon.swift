@@ -6,6 +6,7 @@ public import HostConfig
 public import HostSupport
 import LogStore
 import Supervision
+import Synchronization
 import Systemd
 
 /// The daemon: one per home. Owns the home's lock, the control socket and one `AppSupervisor` per
@@ -89,9 +90,13 @@ public actor Daemon {
                 hint: "`hostctl check` lists them")
         }
         let addresses = try ListenAddresses.resolve(flag: listen, environment: environment, global: global)
+        // The proxy reports workers that reached `limits.max_requests`; the daemon has them recycled.
+        let relay = DaemonRelay()
         let proxy = ProxyServer(
-            settings: ProxyConfiguration.settings(global), threads: ProxyConfiguration.threads(global))
+            settings: ProxyConfiguration.settings(global), threads: ProxyConfiguration.threads(global),
+            onRequestLimit: { app, worker in relay.requestLimitReached(app: app, worker: worker) })
         let daemon = Daemon(layout: layout, environment: environment, log: log, proxy: proxy)
+        relay.set(daemon)
         let configs = daemon.routeEveryApp(stopped: StoppedApps(path: layout.stateDirectory + "/stopped-apps"))
         // Sockets passed by systemd (socket activation) replace the configured addresses.
         let passed = SocketActivation.take()
@@ -257,6 +262,14 @@ public actor Daemon {
         }
     }
 
+    /// A worker was given `limits.max_requests` requests: it is replaced gracefully.
+    func requestLimitReached(app: String, worker: EndpointTable.Worker) {
+        guard let entry = supervisors[app] else { return }
+        entry.supervisor.recycle(
+            slot: worker.slot, generation: worker.generation,
+            reason: "served \(worker.maxRequests) requests (limits.max_requests)")
+    }
+
     /// Creates and runs the supervisor of `config`.
     func supervise(_ config: AppConfig) -> AppSupervisor {
         let routes = self.routes
@@ -299,5 +312,17 @@ public actor Daemon {
         context.output.flush()
         finished?.resume()
         finished = nil
+    }
+}
+
+/// Hands the proxy's reports to the daemon, which exists only after the proxy.
+final class DaemonRelay: Sendable {
+    private let daemon = Mutex<Daemon?>(nil)
+
+    func set(_ value: Daemon) { daemon.withLock { $0 = value } }
+
+    func requestLimitReached(app: String, worker: EndpointTable.Worker) {
+        guard let daemon = daemon.withLock({ $0 }) else { return }
+        Task { await daemon.requestLimitReached(app: app, worker: worker) }
     }
 }

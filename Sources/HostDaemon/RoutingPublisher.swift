@@ -85,7 +85,7 @@ final class RoutingPublisher: Sendable {
             guard worker.state == .ready, let endpoint = worker.endpoint else { return nil }
             return EndpointTable.Worker(
                 endpoint: endpoint, slot: worker.slot, generation: worker.generation,
-                maxConcurrent: config.limits.maxConcurrentRequests)
+                maxConcurrent: config.limits.maxConcurrentRequests, maxRequests: config.limits.maxRequests)
         }
         let availability: EndpointTable.Availability
         switch entry.snapshot?.state {

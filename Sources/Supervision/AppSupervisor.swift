@@ -58,6 +58,8 @@ public final class AppSupervisor: Sendable {
         case reload(AppConfig, CheckedContinuation<ReloadResult, Never>)
         case retiredDeadline(slot: Int, generation: Int)
         case drainSignal(slot: Int, generation: Int)
+        case recycle(slot: Int, generation: Int, reason: String)
+        case memoryCheck(slot: Int, generation: Int)
     }
 
     /// The app's name.
@@ -99,6 +101,13 @@ public final class AppSupervisor: Sendable {
     /// is not ready stops the reload (the old workers go on serving, the old config stays).
     public func reload(_ config: AppConfig) async -> ReloadResult {
         await withCheckedContinuation { continuation.yield(.reload(config, $0)) }
+    }
+
+    /// Replaces one worker gracefully (a replacement first, then the old one drains), for `reason`.
+    ///
+    /// recycling by `limits.max_requests`. Ignored when that worker is gone or a reload runs.
+    public func recycle(slot: Int, generation: Int, reason: String) {
+        continuation.yield(.recycle(slot: slot, generation: generation, reason: reason))
     }
 
     /// Writes a hostctl line about the whole app into its log.

@@ -10,7 +10,10 @@ import Systemd
 /// that slot goes on serving.
 extension SupervisorCore {
     struct Rolling {
-        var reply: CheckedContinuation<ReloadResult, Never>
+        /// Nil for a recycle, which nobody waits for.
+        var reply: CheckedContinuation<ReloadResult, Never>?
+        /// A recycle replaces this slot index only.
+        var only: Int?
         /// The config before the reload, put back when it fails.
         var previous: AppConfig
         /// The slot being replaced, and whether its replacement was launched.
@@ -36,7 +39,17 @@ extension SupervisorCore {
         let previous = config
         update(new)
         context.output.note("reloading: one worker at a time", app: config.name)
-        rolling = Rolling(reply: reply, previous: previous)
+        rolling = Rolling(reply: reply, only: nil, previous: previous)
+        await pumpRolling(group: &group)
+    }
+
+    /// Replaces one worker the same way, for `reason` (`limits.max_requests`, `limits.max_memory`).
+    mutating func recycle(slot: Int, generation: Int, reason: String, group: inout DiscardingTaskGroup) async {
+        guard rolling == nil, wantsRunning, let index = current(slot, generation), slots[index].state == .ready else {
+            return
+        }
+        context.output.note("recycling: \(reason)", about: source(slot, generation))
+        rolling = Rolling(reply: nil, only: index, previous: config, index: index)
         await pumpRolling(group: &group)
     }
 
@@ -44,6 +57,7 @@ extension SupervisorCore {
     /// failed replacement, launches the next replacement, or finishes.
     mutating func pumpRolling(group: inout DiscardingTaskGroup) async {
         while var current = rolling {
+            if let only = current.only, current.index > only { break }
             if current.launched {
                 guard current.index < slots.count else { break }
                 switch slots[current.index].state {
@@ -90,8 +104,27 @@ extension SupervisorCore {
         }
         guard let done = rolling else { return }
         rolling = nil
-        context.output.note("reloaded", app: config.name)
-        done.reply.resume(returning: .done)
+        if done.only == nil { context.output.note("reloaded", app: config.name) }
+        done.reply?.resume(returning: .done)
+    }
+
+    /// `limits.max_memory`: once a second while ready, the RSS of the worker's process group; above
+    /// the limit three times in a row, the worker is recycled.
+    mutating func checkMemory(slot: Int, generation: Int, group: inout DiscardingTaskGroup) async {
+        guard let index = current(slot, generation), slots[index].state == .ready, let process = slots[index].process
+        else { return }
+        let limit = Int(config.limits.maxMemory.bytes)
+        guard limit > 0 else { return }
+        let resident = WorkerLaunch.groupResidentBytes(of: process.workerPID)
+        slots[index].overMemory = resident > limit ? slots[index].overMemory + 1 : 0
+        if slots[index].overMemory >= 3 && rolling == nil {
+            slots[index].overMemory = 0
+            await recycle(
+                slot: slot, generation: generation,
+                reason: "RSS \(resident >> 20) MiB above limits.max_memory (\(limit >> 20) MiB) for 3 s", group: &group)
+            if current(slot, generation) == nil || rolling != nil { return }
+        }
+        schedule(.memoryCheck(slot: slot, generation: generation), after: .seconds(1), group: &group)
     }
 
     /// Takes slot `index`'s worker out of the slot (it keeps serving until drained).
@@ -141,7 +174,7 @@ extension SupervisorCore {
         failedReason = nil
         rolling = nil
         context.output.note("reload stopped: \(reason); the old workers go on serving", app: config.name)
-        current.reply.resume(returning: .failed("\(config.name): \(reason)"))
+        current.reply?.resume(returning: .failed("\(config.name): \(reason)"))
     }
 
     /// A retired worker exited.

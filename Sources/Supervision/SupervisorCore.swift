@@ -25,6 +25,8 @@ struct SupervisorCore {
         var statusText: String?
         var readyBy: ContinuousClock.Instant?
         var lastPing: ContinuousClock.Instant?
+        /// `limits.max_memory`: checks in a row that found the worker above it.
+        var overMemory = 0
     }
 
     var config: AppConfig
@@ -75,6 +77,10 @@ struct SupervisorCore {
         switch event {
         case .reload(let config, let reply):
             await reload(config, reply: reply, group: &group)
+        case .recycle(let slot, let generation, let reason):
+            await recycle(slot: slot, generation: generation, reason: reason, group: &group)
+        case .memoryCheck(let slot, let generation):
+            await checkMemory(slot: slot, generation: generation, group: &group)
         case .drainSignal(let slot, let generation):
             signalDraining(slot: slot, generation: generation, group: &group)
         case .retiredDeadline(let slot, let generation):
@@ -167,6 +173,15 @@ struct SupervisorCore {
         slots[index].state = .ready
         // The watchdog counts from readiness.
         slots[index].lastPing = clock.now
+        slots[index].overMemory = 0
+        if config.limits.maxMemory.bytes > 0 {
+            let event = AppSupervisor.Event.memoryCheck(slot: slot, generation: generation)
+            let events = self.events
+            Task {
+                try? await Task.sleep(for: .seconds(1))
+                events.yield(event)
+            }
+        }
         let took = slots[index].startedAt.map { clock.now - $0 } ?? .zero
         context.output.note("ready after \(Self.milliseconds(took))", about: source(slot, generation))
         if slots.allSatisfy({ $0.state == .ready }) {
@@ -262,7 +277,7 @@ struct SupervisorCore {
         resolveStart(.stopped)
         if let current = rolling {
             rolling = nil
-            current.reply.resume(returning: .failed("\(config.name): stopped during the reload"))
+            current.reply?.resume(returning: .failed("\(config.name): stopped during the reload"))
         }
         for worker in retired where worker.state == .ready {
             drainRetired(slot: worker.slot, replacedBy: nil)

@@ -60,6 +60,21 @@ enum WorkerLaunch {
         return (entry.pw_uid, entry.pw_gid, Array(groups.prefix(Int(max(count, 0)))))
     }
 
+    /// Resident memory of every process in process group `group`, in bytes (a worker and its children).
+    static func groupResidentBytes(of group: Int32) -> Int {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
+        var total = 0
+        for entry in entries {
+            guard let pid = Int32(entry), let stat = try? FileSystem.readFile("/proc/\(pid)/stat") else { continue }
+            // After the command in parentheses: state, ppid, pgrp.
+            let text = String(decoding: stat, as: UTF8.self)
+            guard let close = text.lastIndex(of: ")") else { continue }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            if fields.count > 2, Int32(fields[2]) == group { total += residentBytes(of: pid) }
+        }
+        return total
+    }
+
     /// Resident memory of `pid` in bytes, from /proc/PID/statm; 0 when it is gone.
     static func residentBytes(of pid: Int32) -> Int {
         guard let bytes = try? FileSystem.readFile("/proc/\(pid)/statm") else { return 0 }

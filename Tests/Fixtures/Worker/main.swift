@@ -20,6 +20,7 @@
 //                        closed an idle keep-alive connection just as a request was sent on it)
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
 //                        response head and part of the body, then exit
+//   --grow               on a request for a path ending in /grow, allocate and touch 64 MiB more (kept)
 //   --graceful           on SIGTERM, stop accepting, finish the requests in progress, then exit 0
 //   --log-requests       print `request <path>` to stdout for each request
 //   --notify-ready-after MS   (ready: notify) send `STATUS=warming up` at once, then after MS `READY=1` with
@@ -64,6 +65,8 @@ let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
 let logRequests = flag("--log-requests")
 let graceful = flag("--graceful")
+let grow = flag("--grow")
+var hoard: [UnsafeMutableRawPointer] = []
 let thenServe = flag("--then-serve")
 let notifyReadyAfter = value("--notify-ready-after")
 let notifyNever = flag("--notify-never")
@@ -309,6 +312,12 @@ while true {
             let requestLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
             let path = requestLine.split(separator: " ").dropFirst().first ?? ""
             if logRequests { print("request \(path)") }
+            if grow && path.hasSuffix("/grow") {
+                let size = 64 << 20
+                let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+                memset(block, 1, size)
+                countLock.withLock { hoard.append(block) }
+            }
             if dieOnRequest && path.hasSuffix("/die") { exit(3) }
             if dieOnRequest && path.hasSuffix("/half") {
                 let partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it"
