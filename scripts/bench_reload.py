@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""scripts/bench reload: rolling reloads of the dante example (4 node workers) under load, in one run.
+
+  steady     wrk through hostctl's proxy without reloads: req/s, p99, errors
+  reloading  the same wrk load while `hostctl reload dante` runs back to back (10 at least):
+             requests served and failed, p99 (goal: 0 failed, p99 <= 2x steady), and how long
+             one reload of 4 workers takes
+  websockets 20 WebSockets streaming the canto while 3 reloads run: how many were dropped before
+             their stream ended (goal: 0), and whether a new one lands on a new worker
+"""
+import asyncio, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+
+HOSTCTL, DANTE = sys.argv[1], sys.argv[2]
+WORKERS = 4
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def hostctl(home, *args, check=True):
+    return subprocess.run([HOSTCTL, *args, "--home", home], capture_output=True, text=True, check=check,
+                          env=dict(os.environ, HOSTCTL_LISTEN=LISTEN))
+
+
+def wrk(url, seconds):
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", url], capture_output=True,
+                         text=True, check=True).stdout
+    def number(pattern, default="0"):
+        found = re.search(pattern, out)
+        return found.group(1) if found else default
+    requests = int(number(r"(\d+) requests in"))
+    non2xx = int(number(r"Non-2xx or 3xx responses: (\d+)"))
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", number(r"Socket errors: (.*)", "")))
+    p99 = number(r"99%\s+([\d.]+\w+)")
+    return requests, non2xx + errors, to_ms(p99), float(number(r"Requests/sec:\s+([\d.]+)"))
+
+
+def to_ms(text):
+    value = float(re.match(r"[\d.]+", text).group(0))
+    unit = text[len(re.match(r"[\d.]+", text).group(0)):]
+    return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+async def stream(url, results, index):
+    import websockets
+    stanzas, ordered, code, worker = 0, True, None, None
+    try:
+        async with websockets.connect(url, open_timeout=10, close_timeout=10) as connection:
+            async for message in connection:
+                data = json.loads(message)
+                stanzas += 1
+                ordered = ordered and data["index"] == stanzas
+                worker = data["worker"]["pid"]
+            code = connection.close_code
+    except Exception as error:  # noqa: BLE001 - a dropped stream is what is counted
+        code = repr(error)
+    results[index] = (stanzas, ordered, code, worker)
+
+
+def main():
+    global LISTEN
+    port = free_port()
+    LISTEN = f"127.0.0.1:{port}"
+    root = tempfile.mkdtemp(prefix="hbr-", dir="/tmp")
+    home = f"{root}/h"
+    try:
+        hostctl(home, "add", "dante", DANTE, "--workers", str(WORKERS), "--env", "STANZA_INTERVAL_MS=100")
+        hostctl(home, "start")
+        url = f"http://{LISTEN}/dante/"
+        steady = wrk(url, 5)
+
+        durations = []
+        stop = threading.Event()
+
+        def reloads():
+            time.sleep(0.5)
+            while not stop.is_set() or len(durations) < 10:
+                t0 = time.monotonic()
+                r = hostctl(home, "reload", "dante", check=False)
+                assert r.returncode == 0, r.stderr
+                durations.append(time.monotonic() - t0)
+        thread = threading.Thread(target=reloads)
+        thread.start()
+        reloading = wrk(url, 6)
+        stop.set()
+        thread.join()
+
+        # WebSockets: 20 streams, 3 reloads while they run, then one more stream.
+        results = [None] * 20
+        ws_url = f"ws://{LISTEN}/dante/"
+
+        async def websockets_phase():
+            tasks = [asyncio.create_task(stream(ws_url, results, i)) for i in range(20)]
+            await asyncio.sleep(0.5)
+            before = set()
+            for _ in range(3):
+                await asyncio.to_thread(hostctl, home, "reload", "dante")
+            late = [None]
+            await stream(ws_url, late, 0)
+            await asyncio.gather(*tasks)
+            return late[0]
+        late = asyncio.run(websockets_phase())
+        dropped = [r for r in results if r is None or r[0] != 46 or not r[1] or r[2] != 1000]
+        old_workers = {r[3] for r in results if r}
+        print(f"rolling reloads of dante ({WORKERS} node workers) through hostctl's proxy, wrk -t2 -c16")
+        print(f"  steady (5 s):     {steady[0]:7d} requests  {steady[3]:9.0f} req/s  p99 {steady[2]:7.2f} ms  failed {steady[1]}")
+        print(f"  reloading (6 s):  {reloading[0]:7d} requests  {reloading[3]:9.0f} req/s  p99 {reloading[2]:7.2f} ms  failed {reloading[1]}"
+              f"   (goal: 0 failed, p99 <= 2x steady: {reloading[2] / steady[2]:.2f}x)")
+        print(f"  reloads during it: {len(durations)}, one reload of {WORKERS} workers: median "
+              f"{statistics.median(durations) * 1000:.0f} ms, max {max(durations) * 1000:.0f} ms")
+        print(f"  websockets: 20 streams across 3 reloads, dropped before their end: {len(dropped)} (goal 0)"
+              + (f" {dropped[:3]}" if dropped else ""))
+        print(f"  a stream opened after the reloads landed on a new worker: {late[3] not in old_workers}"
+              f" (its canto complete: {late[0] == 46 and late[2] == 1000})")
+    finally:
+        hostctl(home, "shutdown", check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+main()
