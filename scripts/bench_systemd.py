@@ -102,7 +102,11 @@ class Systemd:
                     pass
             time.sleep(0.01)
         assert self.pid, "systemd did not come up"
-        while self.run("systemctl", "is-system-running", check=False).stdout.strip() == "":
+        # Ready once systemctl can talk to it.
+        while True:
+            version = self.run("systemctl", "show", "-p", "Version", "--value", check=False)
+            if version.returncode == 0 and version.stdout.strip():
+                break
             time.sleep(0.01)
 
     def run(self, *args, check=True):

@@ -54,8 +54,12 @@ final class PrivateSystemd {
             return nil
         }
         let systemd = PrivateSystemd(pid: pid, launcher: launcher)
-        // Ready to take commands once `systemctl is-system-running` answers at all.
-        _ = waitUntil(10) { (try? systemd.run(["systemctl", "is-system-running"]))?.stdout.isEmpty == false }
+        // Ready to take commands once systemctl can talk to it (until then it says "offline", or
+        // "Failed to connect to bus").
+        _ = waitUntil(20) {
+            let version = try? systemd.run(["systemctl", "show", "-p", "Version", "--value"])
+            return version?.status == 0 && version?.stdout.isEmpty == false
+        }
         return systemd
     }
 
@@ -132,6 +136,7 @@ struct SystemdBootTests {
         #expect(httpGet("127.0.0.1:\(port)", "/fx/").hasPrefix("HTTP/1.1 200"))
 
         let firstPID = try systemd.property("MainPID")
+        try #require(firstPID != "0" && !firstPID.isEmpty, "the service did not start")
         let reload = try systemd.run(["systemctl", "reload", "hostctl.service"])
         #expect(reload.status == 0, "\(reload)")
         #expect(try systemd.property("ActiveState") == "active" && systemd.property("MainPID") == firstPID)
