@@ -8,7 +8,7 @@
   websockets 20 WebSockets streaming the canto while 3 reloads run: how many were dropped before
              their stream ended (goal: 0), and whether a new one lands on a new worker
 """
-import asyncio, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 HOSTCTL, DANTE = sys.argv[1], sys.argv[2]
 WORKERS = 4
@@ -46,22 +46,6 @@ def to_ms(text):
     return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
-async def stream(url, results, index):
-    import websockets
-    stanzas, ordered, code, worker = 0, True, None, None
-    try:
-        async with websockets.connect(url, open_timeout=10, close_timeout=10) as connection:
-            async for message in connection:
-                data = json.loads(message)
-                stanzas += 1
-                ordered = ordered and data["index"] == stanzas
-                worker = data["worker"]["pid"]
-            code = connection.close_code
-    except Exception as error:  # noqa: BLE001 - a dropped stream is what is counted
-        code = repr(error)
-    results[index] = (stanzas, ordered, code, worker)
-
-
 def main():
     global LISTEN
     port = free_port()
@@ -90,23 +74,20 @@ def main():
         stop.set()
         thread.join()
 
-        # WebSockets: 20 streams, 3 reloads while they run, then one more stream.
-        results = [None] * 20
+        # WebSockets: 20 streams (the test suite's client, Python's websockets), 3 reloads while they
+        # run, then one more stream.
+        streams_client = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "websocket", "streams.py")
         ws_url = f"ws://{LISTEN}/dante/"
-
-        async def websockets_phase():
-            tasks = [asyncio.create_task(stream(ws_url, results, i)) for i in range(20)]
-            await asyncio.sleep(0.5)
-            before = set()
-            for _ in range(3):
-                await asyncio.to_thread(hostctl, home, "reload", "dante")
-            late = [None]
-            await stream(ws_url, late, 0)
-            await asyncio.gather(*tasks)
-            return late[0]
-        late = asyncio.run(websockets_phase())
-        dropped = [r for r in results if r is None or r[0] != 46 or not r[1] or r[2] != 1000]
-        old_workers = {r[3] for r in results if r}
+        streams = subprocess.Popen([sys.executable, streams_client, ws_url, "20"], stdout=subprocess.PIPE, text=True)
+        assert streams.stdout.readline().strip() == "open"
+        for _ in range(3):
+            hostctl(home, "reload", "dante")
+        late_run = subprocess.run([sys.executable, streams_client, ws_url, "1"], capture_output=True, text=True)
+        late = json.loads(late_run.stdout.splitlines()[1])
+        results = [json.loads(line) for line in streams.stdout.read().splitlines() if line.strip()]
+        streams.wait()
+        dropped = [r for r in results if r["stanzas"] != 46 or not r["ordered"] or r["code"] != 1000]
+        old_workers = {r["worker"] for r in results}
         print(f"rolling reloads of dante ({WORKERS} node workers) through hostctl's proxy, wrk -t2 -c16")
         print(f"  steady (5 s):     {steady[0]:7d} requests  {steady[3]:9.0f} req/s  p99 {steady[2]:7.2f} ms  failed {steady[1]}")
         print(f"  reloading (6 s):  {reloading[0]:7d} requests  {reloading[3]:9.0f} req/s  p99 {reloading[2]:7.2f} ms  failed {reloading[1]}"
@@ -115,8 +96,8 @@ def main():
               f"{statistics.median(durations) * 1000:.0f} ms, max {max(durations) * 1000:.0f} ms")
         print(f"  websockets: 20 streams across 3 reloads, dropped before their end: {len(dropped)} (goal 0)"
               + (f" {dropped[:3]}" if dropped else ""))
-        print(f"  a stream opened after the reloads landed on a new worker: {late[3] not in old_workers}"
-              f" (its canto complete: {late[0] == 46 and late[2] == 1000})")
+        print(f"  a stream opened after the reloads landed on a new worker: {late['worker'] not in old_workers}"
+              f" (its canto complete: {late['stanzas'] == 46 and late['code'] == 1000})")
     finally:
         hostctl(home, "shutdown", check=False)
         shutil.rmtree(root, ignore_errors=True)

@@ -15,7 +15,7 @@ let cantoStanzas: [String] = {
 /// Reads `count` stanzas (then one more after asking for them `again`) from the WebSocket at `url`
 /// with Python's `websockets`: each message as a dictionary.
 func readStanzas(_ url: String, count: Int) throws -> (status: Int32, messages: [[String: Any]], output: String) {
-    let client = try runCapturing([
+    let client = try runCommand([
         "/usr/bin/env", "python3", packageRoot + "/Tests/Fixtures/websocket/stanzas.py", url, String(count),
     ])
     let messages = client.stdout.split(separator: "\n").compactMap {
@@ -128,7 +128,7 @@ struct DanteExampleTests {
         // Headless Chromium runs the page's script, which opens the WebSocket through hostctl; the first
         // stanza must show in the DOM within 5 s (read through the DevTools protocol).
         let started = Date()
-        let run = try runCapturing([
+        let run = try runCommand([
             "/usr/bin/env", "python3", packageRoot + "/Tests/Fixtures/browser/first_stanza.py", browser,
             "http://\(listen)/dante/",
         ])

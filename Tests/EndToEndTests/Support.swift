@@ -87,13 +87,18 @@ func runHostctl(_ args: [String], environment: [String: String] = [:], cwd: Stri
     for (key, value) in environment { env[key] = value }
     process.environment = env
     if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    return try collect(process)
+}
+
+/// Runs `process` (set up but not started) with standard input from /dev/null and waits for it,
+/// reading both of its outputs to the end first, so that a chatty child never blocks on a full pipe.
+func collect(_ process: Process) throws -> RunResult {
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
     let group = DispatchGroup()
     nonisolated(unsafe) var errData = Data()
     group.enter()

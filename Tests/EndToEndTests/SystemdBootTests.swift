@@ -70,7 +70,7 @@ final class PrivateSystemd {
 
     /// Runs `arguments` inside systemd's namespaces.
     func run(_ arguments: [String]) throws -> RunResult {
-        try runCapturing(["/usr/bin/nsenter", "-t", String(pid), "-m", "-p"] + arguments)
+        try runCommand(["/usr/bin/nsenter", "-t", String(pid), "-m", "-p"] + arguments)
     }
 
     /// `systemctl show -p NAME --value hostctl.service`.
@@ -84,31 +84,6 @@ final class PrivateSystemd {
         Glibc.kill(pid, SIGKILL)
         launcher.waitUntilExit()
     }
-}
-
-/// Runs a command and waits for it, with its standard output and error.
-func runCapturing(_ arguments: [String]) throws -> RunResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let group = DispatchGroup()
-    nonisolated(unsafe) var errData = Data()
-    group.enter()
-    DispatchQueue.global().async {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return RunResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 @Suite("under a real systemd", .serialized)
