@@ -103,7 +103,7 @@ struct SupervisorCore {
         case .finish:
             break
         case .ready(let slot, let generation):
-            markReady(slot, generation)
+            markReady(slot, generation, group: &group)
         case .notReady(let slot, let generation):
             guard let index = current(slot, generation), slots[index].state == .starting,
                 let process = slots[index].process
@@ -168,19 +168,14 @@ struct SupervisorCore {
     }
 
     /// starting -> ready: the worker takes traffic from now on.
-    mutating func markReady(_ slot: Int, _ generation: Int) {
+    mutating func markReady(_ slot: Int, _ generation: Int, group: inout DiscardingTaskGroup) {
         guard let index = current(slot, generation), slots[index].state == .starting else { return }
         slots[index].state = .ready
         // The watchdog counts from readiness.
         slots[index].lastPing = clock.now
         slots[index].overMemory = 0
         if config.limits.maxMemory.bytes > 0 {
-            let event = AppSupervisor.Event.memoryCheck(slot: slot, generation: generation)
-            let events = self.events
-            Task {
-                try? await Task.sleep(for: .seconds(1))
-                events.yield(event)
-            }
+            schedule(.memoryCheck(slot: slot, generation: generation), after: .seconds(1), group: &group)
         }
         let took = slots[index].startedAt.map { clock.now - $0 } ?? .zero
         context.output.note("ready after \(Self.milliseconds(took))", about: source(slot, generation))
@@ -219,7 +214,7 @@ struct SupervisorCore {
             context.output.note(
                 "warning: MAINPID=\(mainPID) ignored: hostctl watches the process it started", about: source)
         }
-        if message["READY"] == "1" { markReady(slot, generation) }
+        if message["READY"] == "1" { markReady(slot, generation, group: &group) }
     }
 
     /// Sends `.readyDeadline` when the slot's ready timeout (maybe extended) ends.
