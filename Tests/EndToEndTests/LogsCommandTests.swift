@@ -68,8 +68,13 @@ struct LogsCommandTests {
         #expect(try t.hostctl(["start"]).status == 0)
         #expect(
             try waitUntil(5) {
+                // Everything the workers write at start, and both readiness lines: nothing more comes.
                 let text = try t.hostctl(["logs", "fx"]).stdout
-                return text.contains("fx/1.1 err | err 3") && text.contains("fx/2.1 out | out 3")
+                return [
+                    "fx/1.1 err | err 3", "fx/2.1 err | err 3", "fx/1.1 out | out 3", "fx/2.1 out | out 3",
+                    "fx/1.1 out | listening ", "fx/2.1 out | listening ", "fx/1.1 hostctl | ready after ",
+                    "fx/2.1 hostctl | ready after ",
+                ].allSatisfy { text.contains($0) }
             })
         let all = try t.hostctl(["logs", "fx"])
         #expect(all.status == 0)

@@ -44,10 +44,13 @@ struct WatchTests {
         for directory in 0..<100 {
             let path = app + "/src/d\(directory)/e\(directory % 7)"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            for file in 0..<20 { FileManager.default.createFile(atPath: path + "/f\(file).js", contents: Data("x".utf8)) }
+            for file in 0..<20 {
+                FileManager.default.createFile(atPath: path + "/f\(file).js", contents: Data("x".utf8))
+            }
         }
         // node_modules is never descended into.
-        try FileManager.default.createDirectory(atPath: app + "/src/node_modules/big", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: app + "/src/node_modules/big", withIntermediateDirectories: true)
         #expect(try t.hostctl(["start"]).status == 0)
         try "changed\n".write(toFile: app + "/src/d42/e0/f7.js", atomically: false, encoding: .utf8)
         #expect(try waitUntil(10) { try t.workers("fx").first?["generation"] as? Int == 2 })
