@@ -10,16 +10,10 @@
 """
 import json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
+from bench_common import free_port
+
 HOSTCTL, DANTE = sys.argv[1], sys.argv[2]
 WORKERS = 4
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def hostctl(home, *args, check=True):

@@ -10,21 +10,10 @@
 """
 import json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
+from bench_common import connect_until
+
 HOSTCTL, FIXTURE = sys.argv[1], sys.argv[2]
 ROUNDS = 30
-
-
-def connect_until(path, deadline):
-    while time.monotonic() < deadline:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return True
-        except OSError:
-            time.sleep(0.0002)
-        finally:
-            s.close()
-    return False
 
 
 def hostctl(home, *args, check=True):

@@ -10,35 +10,16 @@
 """
 import os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
+from bench_common import connect_until, free_port
+
 HOSTCTL, FIXTURE = sys.argv[1], sys.argv[2]
 ROUNDS = 10
 WORKERS = 4
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def hostctl(home, *args, env=None, check=True):
     return subprocess.run([HOSTCTL, *args, "--home", home], check=check, capture_output=True, text=True,
                           env=env or dict(os.environ, HOSTCTL_LISTEN="127.0.0.1:0"))
-
-
-def connect_until(path, deadline):
-    while time.monotonic() < deadline:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return True
-        except OSError:
-            time.sleep(0.0002)
-        finally:
-            s.close()
-    return False
 
 
 def direct(root):

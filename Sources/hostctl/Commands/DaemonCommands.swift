@@ -77,11 +77,7 @@ struct StopCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        guard all != !names.isEmpty else {
-            throw CommandError(
-                "name the apps to stop, or pass --all", hint: "`hostctl stop dante` or `hostctl stop --all`")
-        }
-        for name in names { if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) } }
+        try checkNamesOrAll(names, all: all, verb: "stop")
         let connection = DaemonConnection(layout: global.layout, home: global.home)
         let response = try connection.send(ControlRequest(command: .stop, apps: names, all: all), timeout: nil)
         for message in response.messages { Output.line(message) }
@@ -113,11 +109,7 @@ struct ReloadCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        guard all != !names.isEmpty else {
-            throw CommandError(
-                "name the apps to reload, or pass --all", hint: "`hostctl reload dante` or `hostctl reload --all`")
-        }
-        for name in names { if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) } }
+        try checkNamesOrAll(names, all: all, verb: "reload")
         let connection = DaemonConnection(layout: global.layout, home: global.home)
         let response = try connection.send(
             ControlRequest(command: .reload, apps: names, all: all, wait: !noWait), timeout: nil)
@@ -256,4 +248,13 @@ enum StatusJSON {
             ("started_at", .string(status.startedAt)), ("apps", .array(apps)),
         ])
     }
+}
+
+/// For `VERB NAME... | --all`: names or --all (not both, not neither), each name valid.
+func checkNamesOrAll(_ names: [String], all: Bool, verb: String) throws {
+    guard all != !names.isEmpty else {
+        throw CommandError(
+            "name the apps to \(verb), or pass --all", hint: "`hostctl \(verb) dante` or `hostctl \(verb) --all`")
+    }
+    for name in names { if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) } }
 }
