@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// The client's side of the proxy.
 ///
@@ -28,23 +29,34 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         case closed
     }
 
-    struct Exchange {
-        var head: RequestHead
-        var app: String
-        var target: String
-        var prefix: String
-        var worker: EndpointTable.Worker
+    /// One request on its way to a worker and back. A class, so that updating it copies nothing.
+    final class Exchange {
+        let head: RequestHead
+        let app: String
+        /// Bytes of the target's start the worker does not see (the stripped prefix).
+        let strip: Int
+        /// For `X-Forwarded-Prefix` ("" for none).
+        let prefix: String
+        var worker: WorkerState
         var reused = false
         /// Set after a reused idle connection failed: the retry opens a new connection.
         var freshOnly = false
         var attempts = 1
-        var failed: Set<String> = []
+        var failed: WorkerState?
         var upstream: (any Channel)?
         var upstreamHandler: UpstreamHandler?
         var remaining: Int64 = 0
         var framer: ChunkedFramer?
         var bodyBytes: Int64 = 0
         var released = false
+
+        init(head: RequestHead, app: String, strip: Int, prefix: String, worker: WorkerState) {
+            self.head = head
+            self.app = app
+            self.strip = strip
+            self.prefix = prefix
+            self.worker = worker
+        }
     }
 
     private let state: ProxyState
@@ -59,8 +71,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var deadlineStatus = 0
     private var clientAddress = "unknown"
     private var trusted = false
-    /// The worker endpoint this connection is glued to after a 101, counted in `open_connections`.
-    private var upgradedEndpoint: String?
+    /// The worker this connection is glued to after a 101, counted in `open_connections`.
+    private var upgradedWorker: WorkerState?
 
     init(state: ProxyState, pool: UpstreamPool) {
         self.state = state
@@ -95,10 +107,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if pending == nil {
-            pending = buffer
+        if var unread = pending, unread.readableBytes > 0 {
+            unread.writeBuffer(&buffer)
+            pending = unread
         } else {
-            pending?.writeBuffer(&buffer)
+            pending = buffer
         }
         if phase != .head && phase != .body && phase != .upgraded
             && (pending?.readableBytes ?? 0) > state.settings.maxHeadSize
@@ -109,7 +122,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        exchange?.upstream?.flush()
+        // Body bytes are written as they come and flushed once per read; a head without a body was
+        // flushed when it was sent.
+        if phase == .body { exchange?.upstream?.flush() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -124,8 +139,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         state.connectionClosed()
-        if var current = exchange {
-            releaseWorker(&current)
+        if let current = exchange {
+            releaseWorker(current)
             // A half-done exchange leaves the worker connection in an unknown state: never reuse it.
             current.upstreamHandler?.client = nil
             current.upstream?.close(promise: nil)
@@ -144,6 +159,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         switch phase {
         case .head:
             guard var buffer = pending, buffer.readableBytes > 0 else {
+                pending = nil
                 resumeReading()
                 return
             }
@@ -155,7 +171,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 respond(rejection.status, rejection.reason, close: true)
             case .head(let head):
                 buffer.moveReaderIndex(forwardBy: head.length)
-                pending = buffer
+                keep(buffer)
                 cancelTimer()
                 route(head)
             }
@@ -173,40 +189,38 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func route(_ head: RequestHead) {
-        let table = state.snapshot
-        switch table.router.route(host: head.host, path: head.path, query: head.query) {
+        let table = pool.table
+        switch table.router.match(host: head.host, path: head.path) {
         case .notFound:
             respond(404, "no app is routed at \(head.path)", close: head.framing != .none || !head.keepAlive)
-        case .redirect(let location):
+        case .redirect(let index):
+            let location = table.router.entries[index].path + "/" + head.query
             respond(
                 301, "moved to \(location)", close: head.framing != .none || !head.keepAlive,
                 extra: [("Location", location)])
-        case .forward(let name, let target, let prefix):
-            guard let app = table.apps[name] else {
-                respond(404, "no app is routed at \(head.path)", close: true)
-                return
-            }
+        case .forward(let index, let strip):
+            let app = table.apps[index]
             if state.settings.maxBody > 0, case .length(let length) = head.framing, length > state.settings.maxBody {
                 respond(413, "the request body is larger than \(state.settings.maxBody) bytes", close: true)
                 return
             }
             dispatch(
-                head, app: app, target: target, prefix: prefix,
-                deadline: .now() + .nanoseconds(Int64(app.readyTimeout.components.seconds) * 1_000_000_000))
+                head, app: app, strip: strip, prefix: strip > 0 ? app.route.path : "",
+                deadline: .now() + app.readyTimeout)
         }
     }
 
     /// Picks a worker now, or waits (bounded by the app's ready timeout) while the app is starting
     /// or every worker is at its concurrency limit.
     private func dispatch(
-        _ head: RequestHead, app: EndpointTable.App, target: String, prefix: String, deadline: NIODeadline
+        _ head: RequestHead, app: RoutingTable.App, strip: Int, prefix: String, deadline: NIODeadline
     ) {
         guard let context else { return }
         if app.availability == .unavailable {
             respond(503, "\(app.route.app) is not running", close: head.framing != .none || !head.keepAlive)
             return
         }
-        guard let worker = state.pick(app) else {
+        guard let worker = state.pick(app, start: pool.nextRotation()) else {
             guard NIODeadline.now() < deadline else {
                 respond(503, "\(app.route.app) has no ready worker", close: true, extra: [("Retry-After", "5")])
                 return
@@ -215,15 +229,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             let name = app.route.app
             context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) { [self] in
                 guard phase == .waiting else { return }
-                guard let current = state.snapshot.apps[name] else {
+                guard let current = pool.table.app(named: name) else {
                     respond(503, "\(name) is not running", close: true)
                     return
                 }
-                dispatch(head, app: current, target: target, prefix: prefix, deadline: deadline)
+                dispatch(head, app: current, strip: strip, prefix: prefix, deadline: deadline)
             }
             return
         }
-        exchange = Exchange(head: head, app: app.route.app, target: target, prefix: prefix, worker: worker)
+        exchange = Exchange(head: head, app: app.route.app, strip: strip, prefix: prefix, worker: worker)
         connect()
     }
 
@@ -232,12 +246,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func connect() {
         guard let current = exchange else { return }
         phase = .connecting
-        if !current.freshOnly, let pooled = pool.takeIdle(current.worker.endpoint) {
-            exchange?.reused = true
+        if !current.freshOnly, let pooled = pool.takeIdle(current.worker) {
+            current.reused = true
             attach(pooled.channel, handler: pooled.handler)
             return
         }
-        pool.connect(current.worker.endpoint).assumeIsolated().whenComplete { [self] result in
+        pool.connect(current.worker).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let channel):
                 exchange?.reused = false
@@ -248,8 +262,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 attach(channel, handler: handler)
             case .failure:
                 if !retry() {
-                    guard var current = exchange else { return }
-                    releaseWorker(&current)
+                    guard let current = exchange else { return }
+                    releaseWorker(current)
                     exchange = nil
                     respond(502, "cannot reach a worker of \(current.app)", close: true)
                 }
@@ -262,13 +276,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// False when it cannot be retried. After a reused
     /// idle connection failed (`stale`), the worker is not at fault: it may be picked again, on a new connection.
     private func retry(stale: Bool = false) -> Bool {
-        guard var current = exchange, current.attempts < 2, phase == .connecting || phase == .response else {
+        guard let current = exchange, current.attempts < 2, phase == .connecting || phase == .response else {
             return false
         }
-        releaseWorker(&current)
-        if stale { current.freshOnly = true } else { current.failed.insert(current.worker.endpoint) }
-        guard let app = state.snapshot.apps[current.app], let next = state.pick(app, excluding: current.failed) else {
-            exchange = current
+        releaseWorker(current)
+        if stale { current.freshOnly = true } else { current.failed = current.worker }
+        guard let app = pool.table.app(named: current.app),
+            let next = state.pick(app, start: pool.nextRotation(), excluding: current.failed)
+        else {
             return false
         }
         current.worker = next
@@ -277,51 +292,42 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         current.upstream = nil
         current.upstreamHandler = nil
         current.reused = false
-        exchange = current
         connect()
         return true
     }
 
     private func attach(_ upstream: any Channel, handler: UpstreamHandler) {
-        guard phase == .connecting, var current = exchange, let context else {
+        guard phase == .connecting, let current = exchange, let context else {
             upstream.close(promise: nil)
             return
         }
-        handler.pool = pool
         handler.begin(client: self, method: current.head.method, upgrade: current.head.upgrade != nil)
         // A pooled connection may have been paused for another client's backpressure: read it as this client allows.
-        let writable = context.channel.isWritable
-        if let options = upstream.syncOptions, (try? options.getOption(ChannelOptions.autoRead)) != writable {
-            try? options.setOption(ChannelOptions.autoRead, value: writable)
-        }
+        handler.setReading(context.channel.isWritable)
         current.upstream = upstream
         current.upstreamHandler = handler
         var head = upstream.allocator.buffer(capacity: current.head.length + 256)
         HeadWriter.forwarded(
-            current.head, target: current.target, prefix: current.prefix, clientAddress: clientAddress,
-            trusted: trusted,
-            into: &head)
+            current.head, strip: current.strip, prefix: current.prefix, clientAddress: clientAddress,
+            trusted: trusted, into: &head)
         upstream.write(head, promise: nil)
         switch current.head.framing {
         case .length(let length):
             current.remaining = length
-            exchange = current
             phase = .body
             forwardBody()
         case .chunked:
             current.framer = ChunkedFramer()
-            exchange = current
             phase = .body
             forwardBody()
         case .none, .untilClose:
-            exchange = current
             requestSent()
         }
     }
 
     /// Relays the request body bytes already read, by the request's framing.
     private func forwardBody() {
-        guard var current = exchange, let upstream = current.upstream else { return }
+        guard let current = exchange, let upstream = current.upstream else { return }
         guard var buffer = pending, buffer.readableBytes > 0 else {
             if upstream.isWritable { resumeReading() } else { pauseReading() }
             return
@@ -339,7 +345,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 if let slice = buffer.readSlice(length: consumed) { upstream.write(slice, promise: nil) }
                 finished = true
             case .invalid(let reason):
-                exchange = current
                 abandon(status: 400, reason: reason)
                 return
             }
@@ -350,8 +355,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             current.bodyBytes += Int64(take)
             finished = current.remaining == 0
         }
-        pending = buffer
-        exchange = current
+        keep(buffer)
         if state.settings.maxBody > 0 && current.bodyBytes > state.settings.maxBody + 64 {
             abandon(status: 413, reason: "the request body is larger than \(state.settings.maxBody) bytes")
             return
@@ -386,8 +390,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     /// The response ended: hand the worker connection back, then go on with the next request.
     func responseFinished(reuseUpstream: Bool, closeClient: Bool) {
-        guard let context, var current = exchange else { return }
-        releaseWorker(&current)
+        guard let context, let current = exchange else { return }
+        releaseWorker(current)
         exchange = nil
         // A response that ends before the request body was fully sent leaves the connection unusable.
         let clean = phase == .response
@@ -395,7 +399,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             if reuseUpstream && clean {
                 current.upstreamHandler?.client = nil
                 if let handler = current.upstreamHandler {
-                    pool.release(upstream, handler: handler, endpoint: current.worker.endpoint)
+                    pool.release(upstream, handler: handler)
                 } else {
                     upstream.close(promise: nil)
                 }
@@ -419,15 +423,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// request had no body, and the connection was a reused idle one (the worker may have closed it)
     /// or the method is idempotent; else 502, or the client is cut off once the response began.
     func upstreamFailed(reason: String, responseStarted: Bool) {
-        guard var current = exchange else { return }
+        guard let current = exchange else { return }
         let idempotent = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].contains(current.head.method)
         if !responseStarted && phase == .response && current.head.framing == .none && (current.reused || idempotent) {
             current.upstream?.close(promise: nil)
-            exchange = current
             if retry(stale: current.reused) { return }
-            current = exchange ?? current
         }
-        releaseWorker(&current)
+        releaseWorker(current)
         current.upstream?.close(promise: nil)
         exchange = nil
         if responseStarted {
@@ -441,13 +443,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     /// 101 Switching Protocols: from now on bytes flow both ways untouched.
     func upgraded() {
-        guard var current = exchange else { return }
+        guard let current = exchange else { return }
         cancelTimer()
         // A held upgraded connection does not count against the worker's request limit.
-        releaseWorker(&current)
-        state.holdUpgraded(current.worker.endpoint)
-        upgradedEndpoint = current.worker.endpoint
-        exchange = current
+        releaseWorker(current)
+        current.worker.upgraded.wrappingAdd(1, ordering: .relaxed)
+        upgradedWorker = current.worker
         phase = .upgraded
         process()
     }
@@ -467,6 +468,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     // MARK: Helpers
 
+    /// Keeps what is left of `buffer` to parse or relay next. A drained buffer is dropped, so that
+    /// the channel's receive buffer is uniquely owned again and reused for the next read (and a
+    /// long keep-alive connection never appends to an ever-growing one).
+    private func keep(_ buffer: ByteBuffer) {
+        pending = buffer.readableBytes > 0 ? buffer : nil
+    }
+
     /// Reads follow demand with auto-read on (no epoll change per request, as with a manual `read()`
     /// per message); it is turned off only while the worker cannot take the body, or while a client
     /// pipelines more than a head's worth of requests ahead of the responses.
@@ -485,21 +493,21 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func releaseUpgraded() {
-        guard let endpoint = upgradedEndpoint else { return }
-        upgradedEndpoint = nil
-        state.releaseUpgraded(endpoint)
+        guard let worker = upgradedWorker else { return }
+        upgradedWorker = nil
+        worker.upgraded.wrappingSubtract(1, ordering: .relaxed)
     }
 
-    private func releaseWorker(_ current: inout Exchange) {
+    private func releaseWorker(_ current: Exchange) {
         guard !current.released else { return }
         current.released = true
-        state.release(current.worker.endpoint)
+        state.release(current.worker)
     }
 
     /// Ends an exchange whose request went wrong after its head was forwarded.
     private func abandon(status: Int, reason: String) {
-        guard var current = exchange else { return }
-        releaseWorker(&current)
+        guard let current = exchange else { return }
+        releaseWorker(current)
         current.upstreamHandler?.client = nil
         current.upstream?.close(promise: nil)
         exchange = nil
@@ -566,7 +574,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 exchange?.upstreamHandler?.client = nil
                 upstream.close(promise: nil)
             }
-            if var current = exchange { releaseWorker(&current) }
+            if let current = exchange { releaseWorker(current) }
             exchange = nil
             respond(504, "the worker did not answer in time", close: true)
         default:

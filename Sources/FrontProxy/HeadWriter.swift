@@ -7,15 +7,17 @@ enum HeadWriter {
     static let connectionKeywords: Set<String> = ["close", "keep-alive", "upgrade"]
 
     static func forwarded(
-        _ head: RequestHead, target: String, prefix: String, clientAddress: String, trusted: Bool,
+        _ head: RequestHead, strip: Int, prefix: String, clientAddress: String, trusted: Bool,
         into buffer: inout ByteBuffer
     ) {
         buffer.writeString(head.method)
         buffer.writeStaticString(" ")
-        buffer.writeString(target)
+        let target = head.target
+        buffer.writeSubstring(target[target.utf8.index(target.startIndex, offsetBy: strip)...])
         buffer.writeStaticString(head.version == .http11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n")
         // Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1); rare, so checked only then.
-        let named = Set(head.connectionOptions).subtracting(connectionKeywords)
+        let named =
+            head.connectionOptions.isEmpty ? [] : Set(head.connectionOptions).subtracting(connectionKeywords)
         var forwardedFor: String?
         var keptProto: String?
         var keptHost: String?
@@ -43,9 +45,8 @@ enum HeadWriter {
             default:
                 break
             }
-            buffer.writeBytes(head.bytes[field.name])
-            buffer.writeStaticString(": ")
-            buffer.writeBytes(head.bytes[field.value])
+            // The line as the client wrote it (name, colon, value), without its surrounding whitespace.
+            buffer.writeBytes(head.bytes[field.name.lowerBound..<field.value.upperBound])
             buffer.writeStaticString("\r\n")
         }
         if let upgrade = head.upgrade {

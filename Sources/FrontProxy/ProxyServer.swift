@@ -31,22 +31,24 @@ public final class ProxyServer: Sendable {
         settings: ProxySettings, threads: Int,
         onRequestLimit: @escaping @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void = { _, _ in }
     ) {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: threads > 0 ? threads : System.coreCount)
-        state = ProxyState(settings: settings, onRequestLimit: onRequestLimit)
+        let count = threads > 0 ? threads : System.coreCount
+        group = MultiThreadedEventLoopGroup(numberOfThreads: count)
+        let state = ProxyState(settings: settings, loops: count, onRequestLimit: onRequestLimit)
+        self.state = state
         var pools: [ObjectIdentifier: LoopConfined<UpstreamPool>] = [:]
-        for loop in group.makeIterator() {
-            pools[ObjectIdentifier(loop)] = LoopConfined(UpstreamPool(loop: loop))
+        for (index, loop) in group.makeIterator().enumerated() {
+            pools[ObjectIdentifier(loop)] = LoopConfined(UpstreamPool(loop: loop, index: index, state: state))
         }
         self.pools = pools
     }
 
     /// Replaces the table every new request reads; idle connections to workers that left are closed.
     public func update(_ table: EndpointTable) {
-        state.update(table)
-        let endpoints = Set(table.apps.values.flatMap { $0.workers.map(\.endpoint) })
+        let left = state.update(table)
+        guard !left.isEmpty else { return }
         for loop in group.makeIterator() {
             guard let pool = pools[ObjectIdentifier(loop)] else { continue }
-            loop.execute { pool.value.prune(keeping: endpoints) }
+            loop.execute { pool.value.prune(left) }
         }
     }
 

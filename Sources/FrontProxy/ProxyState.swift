@@ -1,90 +1,200 @@
 import NIOCore
 import Synchronization
 
-/// What every connection of the proxy shares: the endpoint table, the in-flight counts that the
-/// balancer reads, and the connection count.
+/// One ready worker as the proxy's connections see it: the daemon's entry, the counters the
+/// balancer reads, and the idle connections each event loop keeps to it.
+///
+/// Counters are atomics on the worker itself, so picking and releasing a worker takes no lock and
+/// hashes nothing; the same object lives on across table updates for as long as its endpoint stays.
+final class WorkerState: Sendable {
+    let worker: EndpointTable.Worker
+    let app: String
+    /// Requests in flight.
+    let inFlight = Atomic<Int>(0)
+    /// Upgraded connections held open.
+    let upgraded = Atomic<Int>(0)
+    /// Requests given to it (counted only when it has a `maxRequests`).
+    let served = Atomic<Int>(0)
+    /// Set once it left the table: connections to it are closed after use, not pooled.
+    let departed = Atomic<Bool>(false)
+    /// Idle keep-alive connections to it, one list per event loop (indexed by `UpstreamPool.index`).
+    let idle: [LoopConfined<IdleConnections>]
+
+    init(worker: EndpointTable.Worker, app: String, loops: Int) {
+        self.worker = worker
+        self.app = app
+        idle = (0..<loops).map { _ in LoopConfined(IdleConnections()) }
+    }
+
+    var endpoint: String { worker.endpoint }
+
+    /// Whether requests or upgraded connections are open to it.
+    var busy: Bool { inFlight.load(ordering: .relaxed) > 0 || upgraded.load(ordering: .relaxed) > 0 }
+}
+
+/// The idle connections of one event loop to one worker. Touched only on that loop.
+final class IdleConnections {
+    var entries: [(channel: any Channel, handler: UpstreamHandler)] = []
+}
+
+/// The table as the connections use it: apps in the router's order, workers as `WorkerState`s.
+final class RoutingTable: Sendable {
+    /// A class, so that handing it along a request's path is one reference, not a copy of its fields.
+    final class App: Sendable {
+        let route: RouteEntry
+        let availability: EndpointTable.Availability
+        let workers: [WorkerState]
+        let readyTimeout: TimeAmount
+
+        init(
+            route: RouteEntry, availability: EndpointTable.Availability, workers: [WorkerState],
+            readyTimeout: TimeAmount
+        ) {
+            self.route = route
+            self.availability = availability
+            self.workers = workers
+            self.readyTimeout = readyTimeout
+        }
+    }
+
+    let router: Router
+    /// Aligned with `router.entries`.
+    let apps: [App]
+    let indexByName: [String: Int]
+
+    init(router: Router, apps: [App]) {
+        self.router = router
+        self.apps = apps
+        var byName: [String: Int] = [:]
+        for (index, app) in apps.enumerated() { byName[app.route.app] = index }
+        indexByName = byName
+    }
+
+    func app(named name: String) -> App? {
+        indexByName[name].map { apps[$0] }
+    }
+
+    static let empty = RoutingTable(router: Router([]), apps: [])
+}
+
+/// What every connection of the proxy shares: the routing table, the workers' counters, and the
+/// connection count.
 final class ProxyState: Sendable {
     let settings: ProxySettings
     let parser: RequestHeadParser
-    private let table = Mutex(EndpointTable.empty)
-    private let inFlight = Mutex([String: Int]())
-    private let upgraded = Mutex([String: Int]())
+    let loops: Int
+    private let table = Mutex(RoutingTable.empty)
+    /// Bumped on every update; each event loop re-reads the table only when it changed.
+    let version = Atomic<Int>(0)
+    /// Every worker of the current table, by endpoint, and those that left it with requests or
+    /// upgraded connections still open (a draining worker's `open_connections`).
+    private let workers = Mutex((current: [String: WorkerState](), departed: [String: WorkerState]()))
     private let connections = Atomic<Int>(0)
-    private let rotation = Atomic<Int>(0)
-    /// Requests given to each worker with a `maxRequests`, and who hears when one reaches it.
-    private let served = Mutex([String: Int]())
     private let onRequestLimit: @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void
 
     init(
-        settings: ProxySettings,
+        settings: ProxySettings, loops: Int = 1,
         onRequestLimit: @escaping @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void = { _, _ in }
     ) {
         self.onRequestLimit = onRequestLimit
         self.settings = settings
+        self.loops = loops
         parser = RequestHeadParser(maxRequestLine: settings.maxRequestLine, maxHeadSize: settings.maxHeadSize)
     }
 
-    var snapshot: EndpointTable { table.withLock { $0 } }
+    /// The current table (under the lock: event loops read it through `UpstreamPool.table`).
+    var current: (table: RoutingTable, version: Int) {
+        table.withLock { ($0, version.load(ordering: .acquiring)) }
+    }
 
-    func update(_ new: EndpointTable) {
-        table.withLock { $0 = new }
+    /// Installs `new`; returns the workers that left it (their idle connections are to be closed).
+    @discardableResult
+    func update(_ new: EndpointTable) -> [WorkerState] {
+        let routes = new.router.entries
+        return workers.withLock { registry in
+            let known = registry.current
+            var next: [String: WorkerState] = [:]
+            let apps = routes.map { route -> RoutingTable.App in
+                let app = new.apps[route.app]
+                let states = (app?.workers ?? []).map { worker -> WorkerState in
+                    let state: WorkerState
+                    if let existing = known[worker.endpoint], existing.worker == worker, existing.app == route.app {
+                        state = existing
+                    } else {
+                        state = WorkerState(worker: worker, app: route.app, loops: loops)
+                    }
+                    next[worker.endpoint] = state
+                    return state
+                }
+                return RoutingTable.App(
+                    route: route, availability: app?.availability ?? .unavailable, workers: states,
+                    readyTimeout: TimeAmount(app?.readyTimeout ?? .zero))
+            }
+            let left = known.filter { next[$0.key] !== $0.value }.map(\.value)
+            registry.current = next
+            registry.departed = registry.departed.filter { $0.value.busy }
+            for worker in left {
+                worker.departed.store(true, ordering: .relaxed)
+                if worker.busy { registry.departed[worker.endpoint] = worker }
+            }
+            let routing = RoutingTable(router: new.router, apps: apps)
+            table.withLock { current in
+                current = routing
+                version.wrappingAdd(1, ordering: .releasing)
+            }
+            return left
+        }
     }
 
     /// The ready worker of `app` with the fewest requests in flight, below its limit; its count goes up by one.
-    func pick(_ app: EndpointTable.App, excluding excluded: Set<String> = []) -> EndpointTable.Worker? {
-        guard !app.workers.isEmpty else { return nil }
-        let start = rotation.wrappingAdd(1, ordering: .relaxed).oldValue
-        return inFlight.withLock { counts in
-            var best: EndpointTable.Worker?
+    ///
+    /// `start` rotates the scan so that ties spread.
+    func pick(_ app: RoutingTable.App, start: Int, excluding excluded: WorkerState? = nil) -> WorkerState? {
+        let count = app.workers.count
+        guard count > 0 else { return nil }
+        while true {
+            var best: WorkerState?
             var bestCount = Int.max
-            for offset in 0..<app.workers.count {
-                let worker = app.workers[(start &+ offset) % app.workers.count]
-                if excluded.contains(worker.endpoint) { continue }
-                let count = counts[worker.endpoint, default: 0]
-                if count < worker.maxConcurrent && count < bestCount {
+            for offset in 0..<count {
+                let worker = app.workers[(start &+ offset) % count]
+                if worker === excluded { continue }
+                let load = worker.inFlight.load(ordering: .relaxed)
+                if load < worker.worker.maxConcurrent && load < bestCount {
                     best = worker
-                    bestCount = count
+                    bestCount = load
                 }
             }
-            if let best { counts[best.endpoint, default: 0] += 1 }
+            guard let best else { return nil }
+            // Another loop may have taken the last place meanwhile: then choose again.
+            guard
+                best.inFlight.compareExchange(expected: bestCount, desired: bestCount + 1, ordering: .relaxed).exchanged
+            else { continue }
+            if best.worker.maxRequests > 0,
+                best.served.wrappingAdd(1, ordering: .relaxed).newValue == best.worker.maxRequests
+            {
+                onRequestLimit(best.app, best.worker)
+            }
             return best
-        }.map { worker in
-            if worker.maxRequests > 0 {
-                let reached = served.withLock { served in
-                    served[worker.endpoint, default: 0] += 1
-                    return served[worker.endpoint] == worker.maxRequests
-                }
-                if reached { onRequestLimit(app.route.app, worker) }
-            }
-            return worker
         }
     }
 
-    /// A request to `endpoint` finished.
-    func release(_ endpoint: String) {
-        inFlight.withLock { counts in
-            let value = counts[endpoint, default: 1] - 1
-            counts[endpoint] = value > 0 ? value : nil
-        }
+    /// A request to `worker` finished.
+    func release(_ worker: WorkerState) {
+        worker.inFlight.wrappingSubtract(1, ordering: .relaxed)
     }
 
     /// Requests in flight to `endpoint`.
-    func inFlightCount(_ endpoint: String) -> Int { inFlight.withLock { $0[endpoint, default: 0] } }
-
-    /// Upgraded connections held open to `endpoint`.
-    func upgradedCount(_ endpoint: String) -> Int { upgraded.withLock { $0[endpoint, default: 0] } }
-
-    /// A connection to `endpoint` switched protocols and is held open.
-    func holdUpgraded(_ endpoint: String) {
-        upgraded.withLock { $0[endpoint, default: 0] += 1 }
+    func inFlightCount(_ endpoint: String) -> Int {
+        worker(endpoint)?.inFlight.load(ordering: .relaxed) ?? 0
     }
 
-    /// An upgraded connection to `endpoint` closed.
-    func releaseUpgraded(_ endpoint: String) {
-        upgraded.withLock { counts in
-            let value = counts[endpoint, default: 1] - 1
-            counts[endpoint] = value > 0 ? value : nil
-        }
+    /// Upgraded connections held open to `endpoint`.
+    func upgradedCount(_ endpoint: String) -> Int {
+        worker(endpoint)?.upgraded.load(ordering: .relaxed) ?? 0
+    }
+
+    private func worker(_ endpoint: String) -> WorkerState? {
+        workers.withLock { $0.current[endpoint] ?? $0.departed[endpoint] }
     }
 
     /// Counts a new client connection; false when the limit is reached.

@@ -72,12 +72,12 @@ public struct RequestHead: Sendable, Equatable {
 
     /// The path part of the target, without the query.
     public var path: Substring {
-        target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
+        target[..<(target.utf8.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex)]
     }
 
     /// The query part with its `?`, or empty.
     public var query: Substring {
-        target.firstIndex(of: "?").map { target[$0...] } ?? ""
+        target[(target.utf8.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex)...]
     }
 
     public static func == (lhs: RequestHead, rhs: RequestHead) -> Bool {

@@ -65,40 +65,56 @@ public struct RequestHeadParser: Sendable {
     }
 
     /// Parses a head known to end with CRLF CRLF.
+    ///
+    /// The common request costs three allocations: the head's bytes, the field list and (for a
+    /// target longer than 15 bytes) the target; values are kept as ranges until one is needed as text.
     private func parseWhole(_ head: UnsafeRawBufferPointer, requestLineEnd: Int, skipped: Int) -> Result {
         // Request line: method SP target SP version, single spaces, no control characters.
         let line = UnsafeRawBufferPointer(rebasing: head[0..<requestLineEnd])
-        var spaces: [Int] = []
+        var firstSpace = -1
+        var secondSpace = -1
         for index in 0..<line.count {
             let byte = line[index]
             if byte == 32 {
-                spaces.append(index)
+                if firstSpace < 0 {
+                    firstSpace = index
+                } else if secondSpace < 0 {
+                    secondSpace = index
+                } else {
+                    return .rejected(RequestRejection(400, "malformed request line"))
+                }
             } else if byte < 32 || byte == 127 {
                 return .rejected(RequestRejection(400, "control character in the request line"))
             }
         }
-        guard spaces.count == 2, spaces[0] > 0, spaces[1] > spaces[0] + 1, spaces[1] < line.count - 1 else {
+        guard firstSpace > 0, secondSpace > firstSpace + 1, secondSpace < line.count - 1 else {
             return .rejected(RequestRejection(400, "malformed request line"))
         }
-        let method = Self.string(line, 0, spaces[0])
-        guard method.utf8.allSatisfy(Self.isTokenByte) else {
+        for index in 0..<firstSpace where !Self.isTokenByte(line[index]) {
             return .rejected(RequestRejection(400, "invalid method"))
         }
+        let method = Self.string(line, 0, firstSpace)
         if method == "CONNECT" { return .rejected(RequestRejection(400, "CONNECT is not supported")) }
-        let rawTarget = Self.string(line, spaces[0] + 1, spaces[1])
-        let versionText = Self.string(line, spaces[1] + 1, line.count)
         let version: HTTPVersion
-        switch versionText {
-        case "HTTP/1.1": version = .http11
-        case "HTTP/1.0": version = .http10
-        default: return .rejected(RequestRejection(400, "unsupported or malformed HTTP version"))
+        if line.count - secondSpace - 1 == 8 && ResponseHeadParser.equalsExactly(line, secondSpace + 1, "HTTP/1.1") {
+            version = .http11
+        } else if line.count - secondSpace - 1 == 8
+            && ResponseHeadParser.equalsExactly(line, secondSpace + 1, "HTTP/1.0")
+        {
+            version = .http10
+        } else {
+            return .rejected(RequestRejection(400, "unsupported or malformed HTTP version"))
         }
-        guard rawTarget.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "#") }) else {
-            return .rejected(RequestRejection(400, "invalid characters in the request target"))
+        for index in (firstSpace + 1)..<secondSpace {
+            let byte = line[index]
+            guard byte > 32 && byte < 127 && byte != UInt8(ascii: "#") else {
+                return .rejected(RequestRejection(400, "invalid characters in the request target"))
+            }
         }
+        let rawTarget = Self.string(line, firstSpace + 1, secondSpace)
         var target = rawTarget
         var targetAuthority: String?
-        if !rawTarget.hasPrefix("/") {
+        if line[firstSpace + 1] != UInt8(ascii: "/") {
             // absolute-form: http://authority/path?query (RFC 9112 3.2.2); the authority wins over Host.
             let lower = rawTarget.lowercased()
             guard let schemeEnd = lower.hasPrefix("http://") ? 7 : (lower.hasPrefix("https://") ? 8 : nil) else {
@@ -116,80 +132,93 @@ public struct RequestHeadParser: Sendable {
 
         // Header fields: classified on bytes; strings only for the few values the proxy reads.
         var fields: [HeaderField] = []
-        var hostValues: [String] = []
-        var contentLengths: [String] = []
-        var transferEncodings: [String] = []
+        fields.reserveCapacity(16)
+        var hostCount = 0
+        var hostValue = 0..<0
+        var lengthCount = 0
+        var lengthValue = 0..<0
+        var encodingCount = 0
+        var encodingValue = 0..<0
         var connectionTokens: [String] = []
         var upgrade: String?
         var expectsContinue = false
         var cursor = requestLineEnd + 2
         while cursor < head.count - 2 {
             guard let end = Self.find(crlfIn: head, from: cursor, limit: head.count) else { break }
-            let field = UnsafeRawBufferPointer(rebasing: head[cursor..<end])
             let fieldStart = cursor
             cursor = end + 2
-            if let first = field.first, first == 32 || first == 9 {
+            let first = head[fieldStart]
+            if first == 32 || first == 9 {
                 return .rejected(RequestRejection(400, "obsolete line folding"))
             }
-            guard let colon = field.firstIndex(of: UInt8(ascii: ":")) else {
+            var colon = fieldStart
+            while colon < end && head[colon] != UInt8(ascii: ":") { colon += 1 }
+            guard colon < end else {
                 return .rejected(RequestRejection(400, "header line without a colon"))
             }
-            guard colon > 0 else { return .rejected(RequestRejection(400, "empty header name")) }
-            for index in 0..<colon where !Self.isTokenByte(field[index]) {
+            guard colon > fieldStart else { return .rejected(RequestRejection(400, "empty header name")) }
+            for index in fieldStart..<colon where !Self.isTokenByte(head[index]) {
                 return .rejected(
                     RequestRejection(
                         400,
-                        field[index] == 32 || field[index] == 9
+                        head[index] == 32 || head[index] == 9
                             ? "whitespace before the colon of a header" : "invalid character in a header name"))
             }
             var valueStart = colon + 1
-            var valueEnd = field.count
-            while valueStart < valueEnd && (field[valueStart] == 32 || field[valueStart] == 9) { valueStart += 1 }
-            while valueEnd > valueStart && (field[valueEnd - 1] == 32 || field[valueEnd - 1] == 9) { valueEnd -= 1 }
+            var valueEnd = end
+            while valueStart < valueEnd && (head[valueStart] == 32 || head[valueStart] == 9) { valueStart += 1 }
+            while valueEnd > valueStart && (head[valueEnd - 1] == 32 || head[valueEnd - 1] == 9) { valueEnd -= 1 }
             for index in valueStart..<valueEnd {
-                let byte = field[index]
+                let byte = head[index]
                 if (byte < 32 && byte != 9) || byte == 127 {
                     return .rejected(RequestRejection(400, "control character in a header value"))
                 }
             }
-            let kind = Self.kind(field, nameLength: colon)
-            fields.append(
-                HeaderField(
-                    kind: kind, name: fieldStart..<(fieldStart + colon),
-                    value: (fieldStart + valueStart)..<(fieldStart + valueEnd)))
+            let name = UnsafeRawBufferPointer(rebasing: head[fieldStart..<colon])
+            let kind = Self.kind(name, nameLength: colon - fieldStart)
+            fields.append(HeaderField(kind: kind, name: fieldStart..<colon, value: valueStart..<valueEnd))
             switch kind {
-            case .host: hostValues.append(Self.string(field, valueStart, valueEnd))
-            case .contentLength: contentLengths.append(Self.string(field, valueStart, valueEnd))
-            case .transferEncoding: transferEncodings.append(Self.string(field, valueStart, valueEnd))
-            case .connection: connectionTokens += Self.tokens(Self.string(field, valueStart, valueEnd))
-            case .upgrade: upgrade = Self.string(field, valueStart, valueEnd)
-            case .expect: expectsContinue = Self.string(field, valueStart, valueEnd).lowercased() == "100-continue"
+            case .host:
+                hostCount += 1
+                hostValue = valueStart..<valueEnd
+            case .contentLength:
+                lengthCount += 1
+                lengthValue = valueStart..<valueEnd
+            case .transferEncoding:
+                encodingCount += 1
+                encodingValue = valueStart..<valueEnd
+            case .connection: connectionTokens += Self.tokens(Self.string(head, valueStart, valueEnd))
+            case .upgrade: upgrade = Self.string(head, valueStart, valueEnd)
+            case .expect:
+                expectsContinue =
+                    valueEnd - valueStart == 12 && ResponseHeadParser.equalsLowercased(head, valueStart, "100-continue")
             default: break
             }
         }
 
         // Host: exactly one on HTTP/1.1 (RFC 9112 3.2), valid, unless the target carried the authority.
-        if hostValues.count > 1 { return .rejected(RequestRejection(400, "more than one Host header")) }
-        if version == .http11 && hostValues.isEmpty { return .rejected(RequestRejection(400, "missing Host header")) }
-        if let value = hostValues.first, !value.isEmpty || version == .http11, !Self.isValidHost(value) {
+        if hostCount > 1 { return .rejected(RequestRejection(400, "more than one Host header")) }
+        if version == .http11 && hostCount == 0 { return .rejected(RequestRejection(400, "missing Host header")) }
+        let hostText = hostCount == 1 ? Self.string(head, hostValue.lowerBound, hostValue.upperBound) : nil
+        if let value = hostText, !value.isEmpty || version == .http11, !Self.isValidHost(value) {
             return .rejected(RequestRejection(400, "invalid Host header"))
         }
-        let hostHeader = targetAuthority ?? hostValues.first ?? ""
+        let hostHeader = targetAuthority ?? hostText ?? ""
         let host = Self.hostWithoutPort(hostHeader)
 
         // Framing: Content-Length xor a final chunked Transfer-Encoding.
         var framing = BodyFraming.none
-        if !transferEncodings.isEmpty {
-            if !contentLengths.isEmpty {
+        if encodingCount > 0 {
+            if lengthCount > 0 {
                 return .rejected(RequestRejection(400, "both Content-Length and Transfer-Encoding"))
             }
             if version == .http10 {
                 return .rejected(RequestRejection(400, "Transfer-Encoding in an HTTP/1.0 request"))
             }
-            if transferEncodings.count > 1 {
+            if encodingCount > 1 {
                 return .rejected(RequestRejection(400, "repeated Transfer-Encoding header"))
             }
-            let codings = transferEncodings.flatMap(Self.tokens)
+            let codings = Self.tokens(Self.string(head, encodingValue.lowerBound, encodingValue.upperBound))
             guard let last = codings.last, last == "chunked" else {
                 return .rejected(RequestRejection(400, "Transfer-Encoding does not end with chunked"))
             }
@@ -202,14 +231,21 @@ public struct RequestHeadParser: Sendable {
                         501, "transfer coding \(codings.dropLast().joined(separator: ", ")) is not supported"))
             }
             framing = .chunked
-        } else if !contentLengths.isEmpty {
-            guard contentLengths.count == 1 else {
+        } else if lengthCount > 0 {
+            guard lengthCount == 1 else {
                 return .rejected(RequestRejection(400, "more than one Content-Length"))
             }
-            let text = contentLengths[0]
-            guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                let length = Int64(text)
-            else { return .rejected(RequestRejection(400, "invalid Content-Length")) }
+            guard !lengthValue.isEmpty, lengthValue.count <= 18 else {
+                return .rejected(RequestRejection(400, "invalid Content-Length"))
+            }
+            var length: Int64 = 0
+            for index in lengthValue {
+                let byte = head[index]
+                guard byte >= 48 && byte <= 57 else {
+                    return .rejected(RequestRejection(400, "invalid Content-Length"))
+                }
+                length = length * 10 + Int64(byte - 48)
+            }
             framing = length > 0 ? .length(length) : .none
         }
 
@@ -265,6 +301,12 @@ public struct RequestHeadParser: Sendable {
 
     /// RFC 9110 tchar.
     static func isTokenByte(_ byte: UInt8) -> Bool {
+        tokenBytes[Int(byte)]
+    }
+
+    /// `isTokenByte` as a table: looked up for every byte of every header name.
+    private static let tokenBytes: [Bool] = (0..<256).map { value in
+        let byte = UInt8(value)
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"):
@@ -285,34 +327,52 @@ public struct RequestHeadParser: Sendable {
 
     /// A Host value: reg-name, IPv4 or `[IPv6]`, with an optional port.
     static func isValidHost(_ value: String) -> Bool {
-        guard !value.isEmpty, value.utf8.count <= 255 else { return false }
-        var hostPart = Substring(value)
-        if value.hasPrefix("[") {
-            guard let close = value.firstIndex(of: "]") else { return false }
-            let inside = value[value.index(after: value.startIndex)..<close]
-            guard !inside.isEmpty, inside.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
-            hostPart = value[value.index(after: close)...]
-            guard hostPart.isEmpty || hostPart.hasPrefix(":") else { return false }
-            return hostPart.isEmpty || hostPart.dropFirst().allSatisfy(\.isASCIIDigit) && hostPart.count <= 6
+        var text = value
+        return text.withUTF8 { isValidHost(bytes: $0) }
+    }
+
+    private static func isValidHost(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= 255 else { return false }
+        func isDigits(_ range: Range<Int>) -> Bool { range.allSatisfy { bytes[$0] >= 48 && bytes[$0] <= 57 } }
+        if bytes[0] == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let inside = 1..<close
+            guard !inside.isEmpty,
+                inside.allSatisfy({
+                    let byte = bytes[$0]
+                    return (byte >= 48 && byte <= 57) || (byte | 0x20 >= 97 && byte | 0x20 <= 102)
+                        || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
+                })
+            else { return false }
+            let rest = (close + 1)..<bytes.count
+            if rest.isEmpty { return true }
+            return bytes[close + 1] == UInt8(ascii: ":") && rest.count <= 6 && isDigits((close + 2)..<bytes.count)
         }
-        if let colon = value.lastIndex(of: ":") {
-            let port = value[value.index(after: colon)...]
-            guard port.count <= 5, port.allSatisfy(\.isASCIIDigit) else { return false }
-            hostPart = value[..<colon]
+        var hostEnd = bytes.count
+        if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+            guard bytes.count - colon - 1 <= 5, isDigits((colon + 1)..<bytes.count) else { return false }
+            hostEnd = colon
         }
-        return !hostPart.isEmpty
-            && hostPart.utf8.allSatisfy { byte in
+        return hostEnd > 0
+            && bytes[0..<hostEnd].allSatisfy { byte in
                 Self.isTokenByte(byte) && byte != UInt8(ascii: "`") && byte != UInt8(ascii: "|")
                     || byte == UInt8(ascii: ".")
             }
     }
 
     static func hostWithoutPort(_ value: String) -> String {
-        if value.hasPrefix("["), let close = value.firstIndex(of: "]") {
-            return String(value[...close]).lowercased()
+        let bytes = value.utf8
+        if bytes.first == UInt8(ascii: "["), let close = bytes.firstIndex(of: UInt8(ascii: "]")) {
+            return Self.lowercased(bytes[...close])
         }
-        if let colon = value.lastIndex(of: ":") { return String(value[..<colon]).lowercased() }
-        return value.lowercased()
+        if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) { return Self.lowercased(bytes[..<colon]) }
+        return Self.lowercased(bytes[...])
+    }
+
+    /// ASCII lower-casing (a host name is ASCII once validated), without a copy when already lower-case.
+    static func lowercased(_ bytes: Substring.UTF8View) -> String {
+        if !bytes.contains(where: { $0 >= 65 && $0 <= 90 }) { return String(Substring(bytes)) }
+        return String(decoding: bytes.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 }
 

@@ -142,6 +142,15 @@ public enum ResponseHeadParser {
         byte >= 48 && byte <= 57 ? Int(byte - 48) : nil
     }
 
+    /// Whether the bytes at `start` equal `text` exactly.
+    static func equalsExactly(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ text: StaticString) -> Bool {
+        let count = text.utf8CodeUnitCount
+        guard start + count <= bytes.count else { return false }
+        let pattern = text.utf8Start
+        for offset in 0..<count where bytes[start + offset] != pattern[offset] { return false }
+        return true
+    }
+
     /// Whether the bytes at `start` equal `lower` (ASCII), ignoring case.
     static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ lower: StaticString) -> Bool {
         let count = lower.utf8CodeUnitCount

@@ -35,66 +35,102 @@ public enum RouteDecision: Sendable, Equatable {
 public struct Router: Sendable {
     /// The entries, as given.
     public let entries: [RouteEntry]
-    private let byHost: [String: [RouteEntry]]
-    private let wildcards: [(suffix: String, entry: RouteEntry)]
-    private let anyHost: [RouteEntry]
+    /// Indices into `entries`, per exact host name.
+    private let byHost: [String: [Int]]
+    /// `.example.com` suffixes with the entry index, longest first.
+    private let wildcards: [(suffix: String, index: Int)]
+    /// Entries with no hosts.
+    private let anyHost: [Int]
 
     /// A router over `entries`; the host tiers are indexed once here, not per request.
     public init(_ entries: [RouteEntry]) {
         self.entries = entries
-        var byHost: [String: [RouteEntry]] = [:]
-        var wildcards: [(suffix: String, entry: RouteEntry)] = []
-        for entry in entries {
+        var byHost: [String: [Int]] = [:]
+        var wildcards: [(suffix: String, index: Int)] = []
+        for (index, entry) in entries.enumerated() {
             for host in entry.hosts {
                 if host.hasPrefix("*.") {
-                    wildcards.append((String(host.dropFirst(1)), entry))
+                    wildcards.append((String(host.dropFirst(1)), index))
                 } else {
-                    byHost[host, default: []].append(entry)
+                    byHost[host, default: []].append(index)
                 }
             }
         }
         self.byHost = byHost
-        self.wildcards = wildcards.sorted { $0.suffix.count > $1.suffix.count }
-        anyHost = entries.filter { $0.hosts.isEmpty }
+        self.wildcards = wildcards.sorted { $0.suffix.utf8.count > $1.suffix.utf8.count }
+        anyHost = entries.indices.filter { entries[$0].hosts.isEmpty }
+    }
+
+    /// Where a request goes, by index (what the proxy uses per request; no string is built).
+    enum Match: Equatable {
+        /// To `entries[index]`, with the first `strip` bytes of the path removed (0: none).
+        case forward(index: Int, strip: Int)
+        /// The path is the prefix itself: 301 to it with a slash.
+        case redirect(index: Int)
+        case notFound
     }
 
     /// Decides where `path` + `query` on `host` (lower-cased, no port) goes.
     public func route(host: String, path: Substring, query: Substring) -> RouteDecision {
-        for tier in tiers(for: host) {
-            var best: RouteEntry?
-            for entry in tier where Self.matches(prefix: entry.path, path: path) {
-                if best == nil || entry.path.count > (best?.path.count ?? 0) { best = entry }
-            }
-            guard let entry = best else { continue }
-            guard entry.stripPrefix, entry.path != "/" else {
-                return .forward(app: entry.app, target: String(path) + query, prefix: "")
-            }
-            if path.count == entry.path.count {
-                // `/dante` → `/dante/`, so relative links and WebSocket URLs resolve under the prefix.
-                return .redirect(entry.path + "/" + query)
-            }
+        switch match(host: host, path: path) {
+        case .notFound:
+            return .notFound
+        case .redirect(let index):
+            return .redirect(entries[index].path + "/" + query)
+        case .forward(let index, let strip):
+            let entry = entries[index]
             return .forward(
-                app: entry.app, target: String(path.dropFirst(entry.path.count)) + query, prefix: entry.path)
+                app: entry.app, target: String(Substring(path.utf8.dropFirst(strip))) + query,
+                prefix: strip > 0 ? entry.path : "")
         }
+    }
+
+    /// Host tiers, best first: an exact name, the longest matching wildcard, then apps with no hosts;
+    /// within the first tier with a matching prefix, the longest prefix wins.
+    func match(host: String, path: Substring) -> Match {
+        if !byHost.isEmpty || !wildcards.isEmpty {
+            if let exact = byHost[host], let found = best(exact, path) { return decide(found, path) }
+            let hostLength = host.utf8.count
+            if let longest = wildcards.first(where: { host.hasSuffix($0.suffix) && hostLength > $0.suffix.utf8.count })
+            {
+                let length = longest.suffix.utf8.count
+                let tier = wildcards.filter { $0.suffix.utf8.count == length && host.hasSuffix($0.suffix) }.map(\.index)
+                if let found = best(tier, path) { return decide(found, path) }
+            }
+        }
+        if let found = best(anyHost, path) { return decide(found, path) }
         return .notFound
+    }
+
+    private func best(_ tier: [Int], _ path: Substring) -> Int? {
+        var best: Int?
+        var bestLength = -1
+        for index in tier {
+            let prefix = entries[index].path
+            let length = prefix.utf8.count
+            if length > bestLength && Self.matches(prefix: prefix, path: path) {
+                best = index
+                bestLength = length
+            }
+        }
+        return best
+    }
+
+    private func decide(_ index: Int, _ path: Substring) -> Match {
+        let entry = entries[index]
+        guard entry.stripPrefix, entry.path != "/" else { return .forward(index: index, strip: 0) }
+        let length = entry.path.utf8.count
+        if path.utf8.count == length { return .redirect(index: index) }
+        return .forward(index: index, strip: length)
     }
 
     /// `/dante` matches `/dante` and `/dante/x`, not `/dantex`; `/` matches everything.
     static func matches(prefix: String, path: Substring) -> Bool {
-        if prefix == "/" { return true }
-        guard path.hasPrefix(prefix) else { return false }
-        return path.count == prefix.count || path[path.index(path.startIndex, offsetBy: prefix.count)] == "/"
-    }
-
-    private func tiers(for host: String) -> [[RouteEntry]] {
-        if byHost.isEmpty && wildcards.isEmpty { return [anyHost] }
-        let exact = byHost[host] ?? []
-        var wildcardTier: [RouteEntry] = []
-        if let longest = wildcards.first(where: { host.hasSuffix($0.suffix) && host.count > $0.suffix.count })?.suffix
-            .count
-        {
-            wildcardTier = wildcards.filter { $0.suffix.count == longest && host.hasSuffix($0.suffix) }.map(\.entry)
-        }
-        return [exact, wildcardTier, anyHost]
+        let prefixBytes = prefix.utf8
+        if prefixBytes.count == 1 && prefixBytes.first == UInt8(ascii: "/") { return true }
+        let pathBytes = path.utf8
+        guard pathBytes.count >= prefixBytes.count, pathBytes.starts(with: prefixBytes) else { return false }
+        return pathBytes.count == prefixBytes.count
+            || pathBytes[pathBytes.index(pathBytes.startIndex, offsetBy: prefixBytes.count)] == UInt8(ascii: "/")
     }
 }

@@ -15,10 +15,12 @@ final class UpstreamHandler: ChannelInboundHandler {
         case untilClose
     }
 
-    let endpoint: String
+    let worker: WorkerState
     /// The client exchange this connection serves now; nil while the connection is idle in the pool.
     var client: ClientConnectionHandler?
     var pool: UpstreamPool?
+    /// Whether auto-read is on (tracked here so that a reused connection needs no option lookup).
+    private var reading = true
     private var body = Body.head
     private var headBuffer: ByteBuffer?
     private var requestMethod = "GET"
@@ -28,12 +30,19 @@ final class UpstreamHandler: ChannelInboundHandler {
     private(set) var sawResponseByte = false
     private var context: ChannelHandlerContext?
 
-    init(endpoint: String) {
-        self.endpoint = endpoint
+    init(worker: WorkerState) {
+        self.worker = worker
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// Reads the worker's bytes only while the client can take them.
+    func setReading(_ on: Bool) {
+        guard on != reading, let context else { return }
+        reading = on
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
     }
 
     /// A new request was sent on this connection.
@@ -59,43 +68,54 @@ final class UpstreamHandler: ChannelInboundHandler {
             client.relayFromUpstream(buffer)
             return
         }
+        // Bytes are relayed as one slice per read where possible (a small response's head and body
+        // go out in one write): `relayStart` is where the not yet relayed part of `buffer` begins.
+        var relayStart = buffer.readerIndex
+        func relay(upTo end: Int) {
+            guard end > relayStart else { return }
+            // A view of the bytes between (no copy: only the indices of this copy of the buffer move).
+            var slice = buffer
+            slice.moveReaderIndex(to: relayStart)
+            slice.moveWriterIndex(to: end)
+            client.relayFromUpstream(slice)
+            relayStart = end
+        }
         while buffer.readableBytes > 0 {
             switch body {
             case .head:
-                if headBuffer == nil {
-                    headBuffer = buffer
-                } else {
-                    headBuffer?.writeBuffer(&buffer)
+                if var pending = headBuffer {
+                    pending.writeBuffer(&buffer)
+                    headBuffer = nil
+                    buffer = pending
+                    relayStart = buffer.readerIndex
                 }
-                buffer.clear()
-                guard var pending = headBuffer else { return }
-                let result = pending.withUnsafeReadableBytes {
+                let result = buffer.withUnsafeReadableBytes {
                     ResponseHeadParser.parse($0, requestMethod: requestMethod)
                 }
                 switch result {
                 case .incomplete:
+                    relay(upTo: buffer.readerIndex)
+                    headBuffer = buffer
                     return
                 case .invalid(let reason):
-                    headBuffer = nil
                     client.upstreamFailed(reason: "invalid response from the worker: \(reason)", responseStarted: false)
                     context.close(promise: nil)
                     return
                 case .head(let head):
-                    headBuffer = nil
-                    let headBytes = pending.readSlice(length: head.length) ?? ByteBuffer()
-                    client.relayFromUpstream(headBytes)
-                    buffer = pending
+                    buffer.moveReaderIndex(forwardBy: head.length)
                     if head.status == 101 && upgradeRequested {
+                        relay(upTo: buffer.writerIndex)
                         glued = true
                         client.upgraded()
-                        if buffer.readableBytes > 0 { client.relayFromUpstream(buffer) }
                         return
                     }
                     if head.status < 200 { continue }  // 100 Continue, 103 Early Hints: another head follows.
                     keepAlive = head.keepAlive
                     switch head.framing {
                     case .none:
-                        finish()
+                        relay(upTo: buffer.readerIndex)
+                        finish(context, trailing: buffer.readableBytes)
+                        return
                     case .length(let length):
                         body = .length(length)
                     case .chunked:
@@ -106,9 +126,11 @@ final class UpstreamHandler: ChannelInboundHandler {
                 }
             case .length(let remaining):
                 let take = Int(min(Int64(buffer.readableBytes), remaining))
-                if let slice = buffer.readSlice(length: take) { client.relayFromUpstream(slice) }
+                buffer.moveReaderIndex(forwardBy: take)
+                relay(upTo: buffer.readerIndex)
                 if remaining - Int64(take) == 0 {
-                    finish()
+                    finish(context, trailing: buffer.readableBytes)
+                    return
                 } else {
                     body = .length(remaining - Int64(take))
                 }
@@ -116,30 +138,36 @@ final class UpstreamHandler: ChannelInboundHandler {
                 let result = buffer.withUnsafeReadableBytes { framer.consume($0) }
                 switch result {
                 case .needMore:
-                    client.relayFromUpstream(buffer)
-                    buffer.clear()
+                    buffer.moveReaderIndex(to: buffer.writerIndex)
+                    relay(upTo: buffer.readerIndex)
                     body = .chunked(framer)
                 case .done(let consumed):
-                    if let slice = buffer.readSlice(length: consumed) { client.relayFromUpstream(slice) }
-                    finish()
+                    buffer.moveReaderIndex(forwardBy: consumed)
+                    relay(upTo: buffer.readerIndex)
+                    finish(context, trailing: buffer.readableBytes)
+                    return
                 case .invalid(let reason):
+                    relay(upTo: buffer.readerIndex)
                     client.upstreamFailed(reason: "invalid chunked response: \(reason)", responseStarted: true)
                     context.close(promise: nil)
                     return
                 }
             case .untilClose:
-                client.relayFromUpstream(buffer)
-                buffer.clear()
+                buffer.moveReaderIndex(to: buffer.writerIndex)
+                relay(upTo: buffer.readerIndex)
             }
         }
+        relay(upTo: buffer.readerIndex)
     }
 
-    private func finish() {
+    /// The response ended. Bytes after its end (`trailing`) would be a protocol error: such a
+    /// connection is closed, not reused.
+    private func finish(_ context: ChannelHandlerContext, trailing: Int) {
         let done = client
         client = nil
         body = .head
-        // Bytes after the end of a response would be a protocol error: such a connection is not reused.
-        done?.responseFinished(reuseUpstream: keepAlive, closeClient: false)
+        done?.responseFinished(reuseUpstream: keepAlive && trailing == 0, closeClient: false)
+        if trailing > 0 { context.close(promise: nil) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -151,7 +179,7 @@ final class UpstreamHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        pool?.remove(context.channel, endpoint: endpoint)
+        pool?.remove(context.channel, worker: worker)
         guard let client else { return }
         self.client = nil
         if glued {

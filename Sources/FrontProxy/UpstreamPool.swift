@@ -1,39 +1,67 @@
 import NIOCore
 import NIOPosix
+import Synchronization
 
-/// Idle keep-alive connections to workers, per endpoint, for one event loop.
+/// What one event loop keeps for its connections: its copy of the routing table, the balancer's
+/// rotation, and the idle keep-alive connections to workers (on each `WorkerState`, in this loop's slot).
 ///
-/// Confined to its loop:
-/// client connections and the worker connections they use live on the same loop, so a request
-/// never hops threads.
+/// Confined to its loop: client connections and the worker connections they use live on the same
+/// loop, so a request never hops threads, takes no lock and touches no cache line another loop writes
+/// except the worker's in-flight counter.
 final class UpstreamPool {
     let loop: any EventLoop
-    private var idle: [String: [(channel: any Channel, handler: UpstreamHandler)]] = [:]
+    /// This loop's slot in `WorkerState.idle`.
+    let index: Int
+    private let state: ProxyState
+    private var cached = RoutingTable.empty
+    private var cachedVersion = -1
+    private var rotation = 0
     static let maxIdlePerEndpoint = 64
 
-    init(loop: any EventLoop) {
+    init(loop: any EventLoop, index: Int, state: ProxyState) {
         self.loop = loop
+        self.index = index
+        self.state = state
     }
 
-    /// An idle connection to `endpoint` with its handler, when one is pooled (no future, no allocation).
-    func takeIdle(_ endpoint: String) -> (channel: any Channel, handler: UpstreamHandler)? {
-        while let entry = idle[endpoint]?.popLast() {
+    /// The current routing table: one atomic load per request, the lock only after an update.
+    var table: RoutingTable {
+        if state.version.load(ordering: .acquiring) != cachedVersion {
+            (cached, cachedVersion) = state.current
+        }
+        return cached
+    }
+
+    /// Where the next pick starts scanning an app's workers.
+    func nextRotation() -> Int {
+        rotation &+= 1
+        return rotation
+    }
+
+    /// An idle connection to `worker` with its handler, when one is pooled (no future, no allocation).
+    func takeIdle(_ worker: WorkerState) -> (channel: any Channel, handler: UpstreamHandler)? {
+        let idle = worker.idle[index].value
+        while let entry = idle.entries.popLast() {
             if entry.channel.isActive { return entry }
         }
         return nil
     }
 
-    /// A new connection to `endpoint`.
-    func connect(_ endpoint: String) -> EventLoopFuture<any Channel> {
+    /// A new connection to `worker`.
+    func connect(_ worker: WorkerState) -> EventLoopFuture<any Channel> {
+        let pool = self
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: false)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(endpoint: endpoint))
+                    let handler = UpstreamHandler(worker: worker)
+                    handler.pool = pool
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
+        let endpoint = worker.endpoint
         if endpoint.hasPrefix("/") {
             return bootstrap.connect(unixDomainSocketPath: endpoint)
         }
@@ -41,26 +69,36 @@ final class UpstreamPool {
         return bootstrap.connect(host: "127.0.0.1", port: port)
     }
 
-    /// Keeps `channel` for reuse (or closes it when the pool for its endpoint is full).
-    func release(_ channel: any Channel, handler: UpstreamHandler, endpoint: String) {
+    /// Keeps `channel` for reuse (or closes it when the pool for its worker is full).
+    func release(_ channel: any Channel, handler: UpstreamHandler) {
         guard channel.isActive else { return }
-        if idle[endpoint, default: []].count >= Self.maxIdlePerEndpoint {
+        guard !handler.worker.departed.load(ordering: .relaxed) else {
             channel.close(promise: nil)
             return
         }
-        idle[endpoint, default: []].append((channel, handler))
+        let idle = handler.worker.idle[index].value
+        if idle.entries.count >= Self.maxIdlePerEndpoint {
+            channel.close(promise: nil)
+            return
+        }
+        idle.entries.append((channel, handler))
     }
 
     /// Forgets a closed connection.
-    func remove(_ channel: any Channel, endpoint: String) {
-        idle[endpoint]?.removeAll { $0.channel === channel }
+    func remove(_ channel: any Channel, worker: WorkerState) {
+        let idle = worker.idle[index].value
+        if let position = idle.entries.firstIndex(where: { $0.channel === channel }) {
+            idle.entries.remove(at: position)
+        }
     }
 
-    /// Closes idle connections to endpoints no longer in the table (a replaced or stopped worker).
-    func prune(keeping endpoints: Set<String>) {
-        for (endpoint, channels) in idle where !endpoints.contains(endpoint) {
-            for entry in channels { entry.channel.close(promise: nil) }
-            idle[endpoint] = nil
+    /// Closes this loop's idle connections to workers that left the table (a replaced or stopped worker).
+    func prune(_ left: [WorkerState]) {
+        for worker in left {
+            let idle = worker.idle[index].value
+            let entries = idle.entries
+            idle.entries = []
+            for entry in entries { entry.channel.close(promise: nil) }
         }
     }
 }
