@@ -29,7 +29,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         case closed
     }
 
-    /// One request on its way to a worker and back. A class, so that updating it copies nothing.
+    /// One request on its way to a worker and back.
+    ///
+    /// A class, so that updating it copies nothing.
     final class Exchange {
         let head: RequestHead
         let app: String
@@ -468,7 +470,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     // MARK: Helpers
 
-    /// Keeps what is left of `buffer` to parse or relay next. A drained buffer is dropped, so that
+    /// Keeps what is left of `buffer` to parse or relay next.
+    ///
+    /// A drained buffer is dropped, so that
     /// the channel's receive buffer is uniquely owned again and reused for the next read (and a
     /// long keep-alive connection never appends to an ever-growing one).
     private func keep(_ buffer: ByteBuffer) {

@@ -32,7 +32,9 @@ final class WorkerState: Sendable {
     var busy: Bool { inFlight.load(ordering: .relaxed) > 0 || upgraded.load(ordering: .relaxed) > 0 }
 }
 
-/// The idle connections of one event loop to one worker. Touched only on that loop.
+/// The idle connections of one event loop to one worker.
+///
+/// Touched only on that loop.
 final class IdleConnections {
     var entries: [(channel: any Channel, handler: UpstreamHandler)] = []
 }

@@ -160,7 +160,9 @@ final class UpstreamHandler: ChannelInboundHandler {
         relay(upTo: buffer.readerIndex)
     }
 
-    /// The response ended. Bytes after its end (`trailing`) would be a protocol error: such a
+    /// The response ended.
+    ///
+    /// Bytes after its end (`trailing`) would be a protocol error: such a
     /// connection is closed, not reused.
     private func finish(_ context: ChannelHandlerContext, trailing: Int) {
         let done = client
