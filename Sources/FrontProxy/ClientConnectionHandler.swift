@@ -131,7 +131,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Backpressure: stop reading the worker while the client cannot take more.
-        try? exchange?.upstream?.syncOptions?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
+        exchange?.upstreamHandler?.setReading(context.channel.isWritable)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -201,6 +201,47 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func largeDownload_toASlowClient_thenTheNextRequest_onThePooledWorkerConnection() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        let size = 64 << 20
+        let fd = connectTCP(h.port)
+        defer { close(fd) }
+        // A small receive buffer and small reads: the proxy's writes to this client block while the
+        // worker writes on, so reading the worker connection is paused and resumed for backpressure.
+        var small: Int32 = 65536
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let request = "GET /dante/bytes/\(size) HTTP/1.1\r\nHost: a\r\n\r\n"
+        _ = request.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var total = 0
+        var headEnd: Int?
+        var head = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while headEnd == nil || total - (headEnd ?? 0) < size {
+            let count = read(fd, &buffer, buffer.count)
+            guard count > 0 else { break }
+            if headEnd == nil {
+                head += buffer[0..<count]
+                if let end = head.firstRange(of: Array("\r\n\r\n".utf8)) { headEnd = end.upperBound }
+            }
+            total += count
+        }
+        guard headEnd != nil && total - (headEnd ?? 0) == size else {
+            Issue.record("the download stalled after \(total) bytes")
+            await h.tearDown()
+            return
+        }
+        // The same client and a new one: both are served over the pooled connection, promptly
+        // (a connection left paused would time out here).
+        _ = "GET /dante/after HTTP/1.1\r\nHost: a\r\n\r\n".withCString {
+            Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL))
+        }
+        let again = readAll(fd, until: hasResponses(1))
+        #expect(again.contains("GET /after HTTP/1.1"), "\(again.prefix(200))")
+        let other = h.send("GET /dante/other HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(other.contains("GET /other HTTP/1.1"), "\(other.prefix(200))")
+        await h.tearDown()
+    }
+
     @Test func keepAliveAndPipelining_answerInOrderOnOneConnection() async throws {
         let h = try await ProxyHarness(workers: 1)
         let two = h.send(

@@ -324,6 +324,19 @@ while true {
                 _ = partial.withCString { write(client, $0, strlen($0)) }
                 exit(3)
             }
+            if let size = path.split(separator: "/").last.flatMap({ Int($0) }), path.contains("/bytes/") {
+                // N bytes of "x": a download large enough to make the proxy apply backpressure.
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n"
+                _ = head.withCString { write(client, $0, strlen($0)) }
+                let block = [UInt8](repeating: UInt8(ascii: "x"), count: 65536)
+                var left = size
+                while left > 0 {
+                    let sent = block.withUnsafeBytes { write(client, $0.baseAddress, min(left, $0.count)) }
+                    if sent <= 0 { return }
+                    left -= sent
+                }
+                continue
+            }
             if head.lowercased().contains("\r\nupgrade:") {
                 // Switch protocols and echo every byte back until the client closes.
                 let answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n"
