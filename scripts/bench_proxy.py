@@ -51,7 +51,7 @@ def wrk(url, script=None):
 HELD = 5000
 
 
-def ws_rtt(host, port, rounds=2000):
+def ws_rtt(host, port, rounds=1000):
     import socket as s
     sock = s.create_connection((host, port))
     sock.setsockopt(s.IPPROTO_TCP, s.TCP_NODELAY, 1)
@@ -68,8 +68,7 @@ def ws_rtt(host, port, rounds=2000):
             got += sock.recv(64)
         samples.append(time.perf_counter() - t0)
     sock.close()
-    samples.sort()
-    return samples[len(samples) // 2] * 1e6
+    return samples
 
 
 def hold(host, port, count):
@@ -188,9 +187,15 @@ http {{
         rss = lambda pids: sum(int(line.split()[1]) for p in pids for line in open(f"/proc/{p}/status") if line.startswith("VmRSS:"))
         # Upgraded connections: round-trip time of a small message, and memory per held connection.
         print(f"{'upgraded connections':24} {'echo RTT p50 µs':>16} {'KiB per held conn':>18}")
-        for name, port_base, pids in (("nginx", ("127.0.0.1", 18091), nginx_pids), ("hostctl", tuple(listen.rsplit(":", 1)), [daemon])):
+        upgraded = (("nginx", ("127.0.0.1", 18091), nginx_pids), ("hostctl", tuple(listen.rsplit(":", 1)), [daemon]))
+        # Round-trip times move with the scheduler: 5 interleaved rounds of 1000 echoes each, median of all.
+        samples = {name: [] for name, _, _ in upgraded}
+        for _ in range(5):
+            for name, (host, port), _ in upgraded:
+                samples[name] += ws_rtt(host, int(port))
+        for name, port_base, pids in upgraded:
             host, port = port_base[0], int(port_base[1])
-            rtts = ws_rtt(host, port)
+            rtts = sorted(samples[name])[len(samples[name]) // 2] * 1e6
             before = rss(pids)
             held = hold(host, port, HELD)
             after = rss(pids)
@@ -203,11 +208,16 @@ http {{
         for name, base, pids in (("nginx", "http://127.0.0.1:18091/b/1g", nginx_pids), ("hostctl", f"http://{listen}/b/1g", [daemon])):
             before = rss(pids)
             peak = before
-            proc = subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--limit-rate", "200M", base])
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", "--limit-rate", "200M", base],
+                stdout=subprocess.PIPE, text=True)
             while proc.poll() is None:
                 peak = max(peak, rss(pids))
                 time.sleep(0.05)
-            print(f"1 GiB download through {name:8} proxy RSS growth at peak: {(peak - before) / 1024:.1f} MiB")
+            size = int(proc.stdout.read() or 0)
+            print(f"1 GiB download through {name:8} {size / (1 << 30):.2f} GiB in {time.monotonic() - started:.1f} s,"
+                  f" proxy RSS growth at peak: {(peak - before) / 1024:.1f} MiB")
     finally:
         subprocess.run(["nginx", "-c", f"{root}/nginx.conf", "-p", root, "-s", "stop"], capture_output=True)
         for p in procs:
