@@ -18,6 +18,9 @@ public struct ProxySettings: Sendable {
     public var maxConnections = 10000
     /// Client addresses whose X-Forwarded-Proto, -Host and -Prefix are kept.
     public var trustedProxies: [String] = []
+    /// How long a worker that just became ready takes to reach its full share of new requests
+    /// (slow start: a replacement's cold first requests do not collect a queue); zero turns it off.
+    public var slowStart = Duration.seconds(1)
 
     /// The defaults of DESIGN.md.
     public init() {}

@@ -20,9 +20,13 @@ final class WorkerState: Sendable {
     /// Idle keep-alive connections to it, one list per event loop (indexed by `UpstreamPool.index`).
     let idle: [LoopConfined<IdleConnections>]
 
-    init(worker: EndpointTable.Worker, app: String, loops: Int) {
+    /// Until when it is warming up (slow start): it entered the table, ready, `slowStart` before.
+    let warmUntil: NIODeadline
+
+    init(worker: EndpointTable.Worker, app: String, loops: Int, warmUntil: NIODeadline = .uptimeNanoseconds(0)) {
         self.worker = worker
         self.app = app
+        self.warmUntil = warmUntil
         idle = (0..<loops).map { _ in LoopConfined(IdleConnections()) }
     }
 
@@ -85,6 +89,7 @@ final class ProxyState: Sendable {
     let settings: ProxySettings
     let parser: RequestHeadParser
     let loops: Int
+    private let slowStart: TimeAmount
     private let table = Mutex(RoutingTable.empty)
     /// Bumped on every update; each event loop re-reads the table only when it changed.
     let version = Atomic<Int>(0)
@@ -101,6 +106,7 @@ final class ProxyState: Sendable {
         self.onRequestLimit = onRequestLimit
         self.settings = settings
         self.loops = loops
+        slowStart = TimeAmount(settings.slowStart)
         parser = RequestHeadParser(maxRequestLine: settings.maxRequestLine, maxHeadSize: settings.maxHeadSize)
     }
 
@@ -111,7 +117,7 @@ final class ProxyState: Sendable {
 
     /// Installs `new`; returns the workers that left it (their idle connections are to be closed).
     @discardableResult
-    func update(_ new: EndpointTable) -> [WorkerState] {
+    func update(_ new: EndpointTable, now: NIODeadline = .now()) -> [WorkerState] {
         let routes = new.router.entries
         return workers.withLock { registry in
             let known = registry.current
@@ -123,7 +129,8 @@ final class ProxyState: Sendable {
                     if let existing = known[worker.endpoint], existing.worker == worker, existing.app == route.app {
                         state = existing
                     } else {
-                        state = WorkerState(worker: worker, app: route.app, loops: loops)
+                        state = WorkerState(
+                            worker: worker, app: route.app, loops: loops, warmUntil: now + slowStart)
                     }
                     next[worker.endpoint] = state
                     return state
@@ -150,20 +157,39 @@ final class ProxyState: Sendable {
 
     /// The ready worker of `app` with the fewest requests in flight, below its limit; its count goes up by one.
     ///
-    /// `start` rotates the scan so that ties spread.
-    func pick(_ app: RoutingTable.App, start: Int, excluding excluded: WorkerState? = nil) -> WorkerState? {
+    /// `start` rotates the scan so that ties spread. A worker in its slow start counts as busier
+    /// than it is: its in-flight count plus one is divided by its weight, which grows from 1/10 to 1
+    /// over `slowStart` after it entered the table (nginx's weighted least-connections with
+    /// HAProxy's `slowstart`). Between warm workers that is plain least-in-flight.
+    func pick(
+        _ app: RoutingTable.App, start: Int, excluding excluded: WorkerState? = nil, now: NIODeadline? = nil
+    ) -> WorkerState? {
         let count = app.workers.count
         guard count > 0 else { return nil }
+        var now = now
         while true {
             var best: WorkerState?
             var bestCount = Int.max
+            var bestScore = Int.max
             for offset in 0..<count {
                 let worker = app.workers[(start &+ offset) % count]
                 if worker === excluded { continue }
                 let load = worker.inFlight.load(ordering: .relaxed)
-                if load < worker.worker.maxConcurrent && load < bestCount {
+                guard load < worker.worker.maxConcurrent else { continue }
+                var score = (load + 1) * 1000
+                if count > 1 && slowStart.nanoseconds > 0 {
+                    let current = now ?? .now()
+                    now = current
+                    if current < worker.warmUntil {
+                        let left = (worker.warmUntil - current).nanoseconds
+                        let weight = max(100, 1000 - Int(left * 1000 / slowStart.nanoseconds))
+                        score = (load + 1) * 1_000_000 / weight
+                    }
+                }
+                if score < bestScore {
                     best = worker
                     bestCount = load
+                    bestScore = score
                 }
             }
             guard let best else { return nil }

@@ -153,6 +153,9 @@ public enum ConfigSchema {
             "proxy.idle_timeout", .duration(allowZero: false), "75s",
             "How long an idle keep-alive client connection is kept open."),
         ConfigKey("proxy.max_connections", .int(1...10_000_000), "10000", "The most client connections held at once."),
+        ConfigKey(
+            "proxy.slow_start", .duration(allowZero: true), "1s",
+            "How long a worker that just became ready takes to reach its full share of requests; 0 turns it off."),
         ConfigKey("proxy.threads", .int(0...1024), "0", "Proxy event-loop threads; 0 means one per CPU."),
         ConfigKey(
             "proxy.trusted_proxies", .addresses, "[]", "Addresses or CIDR ranges whose X-Forwarded-* headers are kept."),

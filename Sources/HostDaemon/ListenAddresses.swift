@@ -119,6 +119,7 @@ enum ProxyConfiguration {
         if let value = time("proxy.header_timeout") { settings.headerTimeout = value }
         if let value = time("proxy.response_timeout") { settings.responseTimeout = value }
         if let value = time("proxy.idle_timeout") { settings.idleTimeout = value }
+        if let value = time("proxy.slow_start") { settings.slowStart = value }
         if case .int(let value)? = global.values["proxy.max_connections"]?.value { settings.maxConnections = value }
         if case .strings(let list)? = global.values["proxy.trusted_proxies"]?.value { settings.trustedProxies = list }
         return settings

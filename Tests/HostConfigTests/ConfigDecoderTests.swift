@@ -119,6 +119,7 @@ struct ConfigDecoderTests {
         ("listen: []", "f.yml:1:9: error: listen: give at least one address"),
         ("proxy:\n  max_body: huge", "f.yml:2:13: error: proxy.max_body: 'huge' is not a size"),
         ("proxy:\n  idle_timeout: forever", "f.yml:2:17: error: proxy.idle_timeout: 'forever' is not a duration"),
+        ("proxy:\n  slow_start: soon", "f.yml:2:15: error: proxy.slow_start: 'soon' is not a duration"),
         (
             "proxy:\n  trusted_proxies: [10.0.0.0/33]",
             "f.yml:2:20: error: proxy.trusted_proxies: invalid address '10.0.0.0/33'"
