@@ -10,7 +10,7 @@ processes over the run).
 import json, os, re, signal, subprocess, sys, tempfile, time
 
 HOSTCTL, APP = sys.argv[1], sys.argv[2]
-THREADS, CONNECTIONS, SECONDS, ROUNDS = 2, 64, 5, 2
+THREADS, CONNECTIONS, SECONDS, ROUNDS = 2, 64, 5, 3
 CLK = os.sysconf("SC_CLK_TCK")
 
 
