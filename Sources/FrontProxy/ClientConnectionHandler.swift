@@ -1,5 +1,4 @@
 import NIOCore
-import Synchronization
 
 /// The client's side of the proxy.
 ///
@@ -196,7 +195,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         case .notFound:
             respond(404, "no app is routed at \(head.path)", close: head.framing != .none || !head.keepAlive)
         case .redirect(let index):
-            let location = table.router.entries[index].path + "/" + head.query
+            let location = table.router.location(redirecting: index, query: head.query)
             respond(
                 301, "moved to \(location)", close: head.framing != .none || !head.keepAlive,
                 extra: [("Location", location)])
@@ -449,7 +448,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         cancelTimer()
         // A held upgraded connection does not count against the worker's request limit.
         releaseWorker(current)
-        current.worker.upgraded.wrappingAdd(1, ordering: .relaxed)
+        current.worker.holdUpgraded()
         upgradedWorker = current.worker
         phase = .upgraded
         process()
@@ -499,7 +498,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func releaseUpgraded() {
         guard let worker = upgradedWorker else { return }
         upgradedWorker = nil
-        worker.upgraded.wrappingSubtract(1, ordering: .relaxed)
+        worker.releaseUpgraded()
     }
 
     private func releaseWorker(_ current: Exchange) {

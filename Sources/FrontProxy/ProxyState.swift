@@ -23,7 +23,7 @@ final class WorkerState: Sendable {
     /// Until when it is warming up (slow start): it entered the table, ready, `slowStart` before.
     let warmUntil: NIODeadline
 
-    init(worker: EndpointTable.Worker, app: String, loops: Int, warmUntil: NIODeadline = .uptimeNanoseconds(0)) {
+    init(worker: EndpointTable.Worker, app: String, loops: Int, warmUntil: NIODeadline) {
         self.worker = worker
         self.app = app
         self.warmUntil = warmUntil
@@ -31,6 +31,12 @@ final class WorkerState: Sendable {
     }
 
     var endpoint: String { worker.endpoint }
+
+    /// A client connection to it switched protocols and is held open.
+    func holdUpgraded() { upgraded.wrappingAdd(1, ordering: .relaxed) }
+
+    /// A held upgraded connection to it closed.
+    func releaseUpgraded() { upgraded.wrappingSubtract(1, ordering: .relaxed) }
 
     /// Whether requests or upgraded connections are open to it.
     var busy: Bool { inFlight.load(ordering: .relaxed) > 0 || upgraded.load(ordering: .relaxed) > 0 }

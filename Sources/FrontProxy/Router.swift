@@ -76,13 +76,18 @@ public struct Router: Sendable {
         case .notFound:
             return .notFound
         case .redirect(let index):
-            return .redirect(entries[index].path + "/" + query)
+            return .redirect(location(redirecting: index, query: query))
         case .forward(let index, let strip):
             let entry = entries[index]
             return .forward(
                 app: entry.app, target: String(Substring(path.utf8.dropFirst(strip))) + query,
                 prefix: strip > 0 ? entry.path : "")
         }
+    }
+
+    /// Where a `.redirect(index)` points: the prefix with a slash, the query kept.
+    func location(redirecting index: Int, query: Substring) -> String {
+        entries[index].path + "/" + query
     }
 
     /// Host tiers, best first: an exact name, the longest matching wildcard, then apps with no hosts;
