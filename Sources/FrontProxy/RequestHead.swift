@@ -35,19 +35,22 @@ public struct HeaderField: Sendable, Equatable {
 }
 
 /// A request head, parsed once and strictly, with what the proxy needs to route and frame it.
-public struct RequestHead: Sendable, Equatable {
+///
+/// Immutable, and a class: it travels from the parser through routing into the exchange, and a
+/// reference costs one retain where a struct of arrays and strings costs one per field.
+public final class RequestHead: Sendable, Equatable {
     /// The method, as sent (case-sensitive).
-    public var method: String
+    public let method: String
     /// The request target in origin form: `/path?query` (an absolute-form target is reduced to this).
-    public var target: String
+    public let target: String
     /// The version.
-    public var version: HTTPVersion
+    public let version: HTTPVersion
     /// The head's bytes, from the request line to the final CRLF.
-    public var bytes: [UInt8]
+    public let bytes: [UInt8]
     /// The header fields in order, as ranges of `bytes`.
-    public var fields: [HeaderField]
+    public let fields: [HeaderField]
     /// The tokens of the Connection header(s), lower-cased.
-    public var connectionOptions: [String]
+    public let connectionOptions: [String]
 
     /// The header fields as strings, names as sent (for tests and logs; the proxy uses `fields`).
     public var headers: [(name: String, value: String)] {
@@ -56,19 +59,19 @@ public struct RequestHead: Sendable, Equatable {
         }
     }
     /// The Host: from the Host header, or the authority of an absolute-form target; lower-cased, port removed.
-    public var host: String
+    public let host: String
     /// The Host header's value as sent (with any port).
-    public var hostHeader: String
+    public let hostHeader: String
     /// How the body is delimited.
-    public var framing: BodyFraming
+    public let framing: BodyFraming
     /// Whether the client wants the connection kept open after this exchange.
-    public var keepAlive: Bool
+    public let keepAlive: Bool
     /// The protocol asked for with `Upgrade` (and `Connection: upgrade`), if any.
-    public var upgrade: String?
+    public let upgrade: String?
     /// Whether the client sent `Expect: 100-continue`.
-    public var expectsContinue: Bool
+    public let expectsContinue: Bool
     /// How many bytes the head took, the final CRLF included.
-    public var length: Int
+    public let length: Int
 
     /// The path part of the target, without the query.
     public var path: Substring {
@@ -78,6 +81,26 @@ public struct RequestHead: Sendable, Equatable {
     /// The query part with its `?`, or empty.
     public var query: Substring {
         target[(target.utf8.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex)...]
+    }
+
+    init(
+        method: String, target: String, version: HTTPVersion, bytes: [UInt8], fields: [HeaderField],
+        connectionOptions: [String], host: String, hostHeader: String, framing: BodyFraming, keepAlive: Bool,
+        upgrade: String?, expectsContinue: Bool, length: Int
+    ) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.bytes = bytes
+        self.fields = fields
+        self.connectionOptions = connectionOptions
+        self.host = host
+        self.hostHeader = hostHeader
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.upgrade = upgrade
+        self.expectsContinue = expectsContinue
+        self.length = length
     }
 
     public static func == (lhs: RequestHead, rhs: RequestHead) -> Bool {
