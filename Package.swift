@@ -121,6 +121,7 @@ let package = Package(
                 "FrontProxy", "hostctl-fixture-worker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

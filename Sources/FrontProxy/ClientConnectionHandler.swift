@@ -207,7 +207,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             }
             dispatch(
                 head, app: app, strip: strip, prefix: strip > 0 ? app.route.path : "",
-                deadline: .now() + app.readyTimeout)
+                deadline: pool.loop.now + app.readyTimeout)
         }
     }
 
@@ -222,7 +222,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             return
         }
         guard let worker = state.pick(app, start: pool.nextRotation()) else {
-            guard NIODeadline.now() < deadline else {
+            guard pool.loop.now < deadline else {
                 respond(503, "\(app.route.app) has no ready worker", close: true, extra: [("Retry-After", "5")])
                 return
             }
@@ -544,7 +544,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// no timer scheduling at all on a busy keep-alive connection.
     private func arm(_ duration: Duration, status: Int) {
         guard let context else { return }
-        let when = NIODeadline.now() + TimeAmount(duration)
+        let when = pool.loop.now + TimeAmount(duration)
         deadline = when
         deadlineStatus = status
         if timer == nil || (timerFiresAt ?? .distantFuture) > when { schedule(at: when, context: context) }
@@ -557,7 +557,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             timer = nil
             timerFiresAt = nil
             guard let deadline else { return }
-            if NIODeadline.now() < deadline {
+            if pool.loop.now < deadline {
                 schedule(at: deadline, context: context)
                 return
             }
