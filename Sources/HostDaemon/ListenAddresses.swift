@@ -34,70 +34,54 @@ enum ListenAddresses {
 
     /// Binds every address; the first failure (a busy port, a privileged one) is the error.
     static func bind(_ addresses: [String], proxy: ProxyServer) -> Result<[String], Daemon.StartupError> {
-        let result = Mutex<Result<[String], Daemon.StartupError>>(.success([]))
-        let done = DispatchSemaphore(value: 0)
-        Task {
+        waiting {
             var bound: [String] = []
             for address in addresses {
-                do {
+                do throws(ProxyServer.BindError) {
                     bound.append(try await proxy.bind(address))
-                } catch let error as ProxyServer.BindError {
+                } catch {
                     let hint =
                         error.reason.contains("in use")
                         ? "another program listens there: choose another with `listen:` in hostctl.yml, --listen or HOSTCTL_LISTEN"
                         : (error.reason.contains("permission")
                             ? "ports below 1024 need root (or systemd socket activation)" : nil)
-                    result.withLock { $0 = .failure(Daemon.StartupError(summary: error.description, hint: hint)) }
-                    done.signal()
-                    return
-                } catch {
-                    result.withLock {
-                        $0 = .failure(Daemon.StartupError(summary: "cannot listen on \(address): \(error)", hint: nil))
-                    }
-                    done.signal()
-                    return
+                    return .failure(Daemon.StartupError(summary: error.description, hint: hint))
                 }
             }
-            result.withLock { $0 = .success(bound) }
-            done.signal()
+            return .success(bound)
         }
-        done.wait()
-        return result.withLock { $0 }
     }
-}
 
-extension ListenAddresses {
     /// Serves on listening sockets passed by systemd; returns their addresses.
     static func adopt(_ descriptors: [Int32], proxy: ProxyServer) -> Result<[String], Daemon.StartupError> {
-        let result = Mutex<Result<[String], Daemon.StartupError>>(.success([]))
-        let done = DispatchSemaphore(value: 0)
-        Task {
+        waiting {
             var bound: [String] = []
             for descriptor in descriptors {
-                do {
+                do throws(ProxyServer.BindError) {
                     bound.append(try await proxy.adopt(descriptor: descriptor))
-                } catch let error as ProxyServer.BindError {
-                    result.withLock {
-                        $0 = .failure(
-                            Daemon.StartupError(
-                                summary: error.description,
-                                hint:
-                                    "check the ListenStream= lines of the socket unit (`hostctl systemd-unit --socket`)"
-                            ))
-                    }
-                    done.signal()
-                    return
                 } catch {
-                    result.withLock { $0 = .failure(Daemon.StartupError(summary: "\(error)", hint: nil)) }
-                    done.signal()
-                    return
+                    return .failure(
+                        Daemon.StartupError(
+                            summary: error.description,
+                            hint: "check the ListenStream= lines of the socket unit (`hostctl systemd-unit --socket`)"))
                 }
             }
-            result.withLock { $0 = .success(bound) }
+            return .success(bound)
+        }
+    }
+
+    /// Runs `work` and waits for its result (the daemon binds before anything else runs).
+    private static func waiting<Value: Sendable>(_ work: @escaping @Sendable () async -> Value) -> Value {
+        let result = Mutex<Value?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let value = await work()
+            result.withLock { $0 = value }
             done.signal()
         }
         done.wait()
-        return result.withLock { $0 }
+        guard let value = result.withLock({ $0 }) else { preconditionFailure("the task signalled without a result") }
+        return value
     }
 }
 
