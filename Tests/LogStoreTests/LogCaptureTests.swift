@@ -53,7 +53,7 @@ func allRecords(_ directory: String, app: String) -> [LogRecord] {
 }
 
 /// A sink whose writes wait until `open` is set: a disk slower than the workers.
-final class GatedSink: LogSink, @unchecked Sendable {
+final class GatedSink: ForwardingSink, @unchecked Sendable {
     let real = FileLogSink()
     let gate = NSCondition()
     var isOpen = false
@@ -65,17 +65,10 @@ final class GatedSink: LogSink, @unchecked Sendable {
         }
     }
 
-    func open(_ path: String) -> Result<(fd: Int32, size: Int64), LogSinkError> { real.open(path) }
     func write(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Result<Void, LogSinkError> {
         gate.withLock { while !isOpen { gate.wait() } }
         return real.write(fd, bytes)
     }
-    func isRemoved(_ fd: Int32) -> Bool { real.isRemoved(fd) }
-    func truncate(_ fd: Int32, to size: Int64) { real.truncate(fd, to: size) }
-    func rename(_ from: String, to: String) -> Bool { real.rename(from, to: to) }
-    func remove(_ path: String) { real.remove(path) }
-    func close(_ fd: Int32) { real.close(fd) }
-    func makeDirectory(_ path: String) { real.makeDirectory(path) }
 }
 
 @Suite("log capture from real pipes", .serialized)

@@ -34,7 +34,22 @@ func records(_ range: ClosedRange<Int>, app: String = "a", text: String = "line"
 
 /// The real files, until `failing` is set: then writes fail with ENOSPC (a full disk, which cannot be
 /// provoked on every machine that runs the tests).
-final class FailingSink: LogSink, @unchecked Sendable {
+/// A test sink that changes one or two operations and hands every other to the real file sink.
+protocol ForwardingSink: LogSink {
+    var real: FileLogSink { get }
+}
+
+extension ForwardingSink {
+    func open(_ path: String) -> Result<(fd: Int32, size: Int64), LogSinkError> { real.open(path) }
+    func isRemoved(_ fd: Int32) -> Bool { real.isRemoved(fd) }
+    func truncate(_ fd: Int32, to size: Int64) { real.truncate(fd, to: size) }
+    func rename(_ from: String, to: String) -> Bool { real.rename(from, to: to) }
+    func remove(_ path: String) { real.remove(path) }
+    func close(_ fd: Int32) { real.close(fd) }
+    func makeDirectory(_ path: String) { real.makeDirectory(path) }
+}
+
+final class FailingSink: ForwardingSink, @unchecked Sendable {
     let real = FileLogSink()
     let lock = NSLock()
     var _failing = false
@@ -43,7 +58,6 @@ final class FailingSink: LogSink, @unchecked Sendable {
         set { lock.withLock { _failing = newValue } }
     }
 
-    func open(_ path: String) -> Result<(fd: Int32, size: Int64), LogSinkError> { real.open(path) }
     func write(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Result<Void, LogSinkError> {
         if failing {
             // Part of the batch reaches the disk before it fills up: the writer must cut it back.
@@ -52,12 +66,6 @@ final class FailingSink: LogSink, @unchecked Sendable {
         }
         return real.write(fd, bytes)
     }
-    func isRemoved(_ fd: Int32) -> Bool { real.isRemoved(fd) }
-    func truncate(_ fd: Int32, to size: Int64) { real.truncate(fd, to: size) }
-    func rename(_ from: String, to: String) -> Bool { real.rename(from, to: to) }
-    func remove(_ path: String) { real.remove(path) }
-    func close(_ fd: Int32) { real.close(fd) }
-    func makeDirectory(_ path: String) { real.makeDirectory(path) }
 }
 
 @Suite("log writer: rotation and dropped lines")
