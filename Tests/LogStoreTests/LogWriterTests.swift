@@ -32,8 +32,6 @@ func records(_ range: ClosedRange<Int>, app: String = "a", text: String = "line"
     }
 }
 
-/// The real files, until `failing` is set: then writes fail with ENOSPC (a full disk, which cannot be
-/// provoked on every machine that runs the tests).
 /// A test sink that changes one or two operations and hands every other to the real file sink.
 protocol ForwardingSink: LogSink {
     var real: FileLogSink { get }
@@ -49,6 +47,8 @@ extension ForwardingSink {
     func makeDirectory(_ path: String) { real.makeDirectory(path) }
 }
 
+/// The real files, until `failing` is set: then writes fail with ENOSPC (a full disk, which cannot be
+/// provoked on every machine that runs the tests).
 final class FailingSink: ForwardingSink, @unchecked Sendable {
     let real = FileLogSink()
     let lock = NSLock()
