@@ -311,18 +311,21 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         HeadWriter.forwarded(
             current.head, strip: current.strip, prefix: current.prefix, clientAddress: clientAddress,
             trusted: trusted, into: &head)
-        upstream.write(head, promise: nil)
         switch current.head.framing {
         case .length(let length):
+            upstream.write(head, promise: nil)
             current.remaining = length
             phase = .body
             forwardBody()
         case .chunked:
+            upstream.write(head, promise: nil)
             current.framer = ChunkedFramer()
             phase = .body
             forwardBody()
         case .none, .untilClose:
-            requestSent()
+            // No body: the head goes out at once, in one pass through the worker channel's pipeline.
+            upstream.writeAndFlush(head, promise: nil)
+            requestSent(flushed: true)
         }
     }
 
@@ -369,20 +372,24 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     /// The whole request is out: wait for the response (bounded by the response timeout).
-    private func requestSent() {
+    private func requestSent(flushed: Bool = false) {
         guard let upstream = exchange?.upstream else { return }
         phase = .response
-        upstream.flush()
+        if !flushed { upstream.flush() }
         arm(state.settings.responseTimeout, status: 504)
     }
 
     // MARK: Events from the worker side
 
-    /// Response bytes, relayed untouched.
-    func relayFromUpstream(_ buffer: ByteBuffer) {
+    /// Response bytes, relayed untouched; with `flush`, written out at once (a response's last bytes).
+    func relayFromUpstream(_ buffer: ByteBuffer, flush: Bool = false) {
         guard let context, phase != .closed else { return }
         if phase == .response || phase == .body { cancelTimer() }
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     func flushToClient() {
@@ -390,7 +397,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     /// The response ended: hand the worker connection back, then go on with the next request.
-    func responseFinished(reuseUpstream: Bool, closeClient: Bool) {
+    ///
+    /// `flushed`: its last bytes were already written out.
+    func responseFinished(reuseUpstream: Bool, closeClient: Bool, flushed: Bool = false) {
         guard let context, let current = exchange else { return }
         releaseWorker(current)
         exchange = nil
@@ -414,7 +423,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 .whenComplete { _ in context.close(promise: nil) }
             return
         }
-        context.flush()
+        if !flushed { context.flush() }
         phase = .head
         arm(state.settings.idleTimeout, status: 0)
         process()

@@ -71,14 +71,16 @@ final class UpstreamHandler: ChannelInboundHandler {
         // Bytes are relayed as one slice per read where possible (a small response's head and body
         // go out in one write): `relayStart` is where the not yet relayed part of `buffer` begins.
         var relayStart = buffer.readerIndex
-        func relay(upTo end: Int) {
-            guard end > relayStart else { return }
+        // Returns whether it wrote; `last` (the response's end) writes and flushes in one pass.
+        @discardableResult func relay(upTo end: Int, last: Bool = false) -> Bool {
+            guard end > relayStart else { return false }
             // A view of the bytes between (no copy: only the indices of this copy of the buffer move).
             var slice = buffer
             slice.moveReaderIndex(to: relayStart)
             slice.moveWriterIndex(to: end)
-            client.relayFromUpstream(slice)
+            client.relayFromUpstream(slice, flush: last)
             relayStart = end
+            return true
         }
         while buffer.readableBytes > 0 {
             switch body {
@@ -113,8 +115,8 @@ final class UpstreamHandler: ChannelInboundHandler {
                     keepAlive = head.keepAlive
                     switch head.framing {
                     case .none:
-                        relay(upTo: buffer.readerIndex)
-                        finish(context, trailing: buffer.readableBytes)
+                        let flushed = relay(upTo: buffer.readerIndex, last: true)
+                        finish(context, trailing: buffer.readableBytes, flushed: flushed)
                         return
                     case .length(let length):
                         body = .length(length)
@@ -127,9 +129,10 @@ final class UpstreamHandler: ChannelInboundHandler {
             case .length(let remaining):
                 let take = Int(min(Int64(buffer.readableBytes), remaining))
                 buffer.moveReaderIndex(forwardBy: take)
-                relay(upTo: buffer.readerIndex)
-                if remaining - Int64(take) == 0 {
-                    finish(context, trailing: buffer.readableBytes)
+                let last = remaining - Int64(take) == 0
+                let flushed = relay(upTo: buffer.readerIndex, last: last)
+                if last {
+                    finish(context, trailing: buffer.readableBytes, flushed: flushed)
                     return
                 } else {
                     body = .length(remaining - Int64(take))
@@ -143,8 +146,8 @@ final class UpstreamHandler: ChannelInboundHandler {
                     body = .chunked(framer)
                 case .done(let consumed):
                     buffer.moveReaderIndex(forwardBy: consumed)
-                    relay(upTo: buffer.readerIndex)
-                    finish(context, trailing: buffer.readableBytes)
+                    let flushed = relay(upTo: buffer.readerIndex, last: true)
+                    finish(context, trailing: buffer.readableBytes, flushed: flushed)
                     return
                 case .invalid(let reason):
                     relay(upTo: buffer.readerIndex)
@@ -164,11 +167,11 @@ final class UpstreamHandler: ChannelInboundHandler {
     ///
     /// Bytes after its end (`trailing`) would be a protocol error: such a
     /// connection is closed, not reused.
-    private func finish(_ context: ChannelHandlerContext, trailing: Int) {
+    private func finish(_ context: ChannelHandlerContext, trailing: Int, flushed: Bool) {
         let done = client
         client = nil
         body = .head
-        done?.responseFinished(reuseUpstream: keepAlive && trailing == 0, closeClient: false)
+        done?.responseFinished(reuseUpstream: keepAlive && trailing == 0, closeClient: false, flushed: flushed)
         if trailing > 0 { context.close(promise: nil) }
     }
 
