@@ -307,10 +307,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         handler.setReading(context.channel.isWritable)
         current.upstream = upstream
         current.upstreamHandler = handler
-        var head = upstream.allocator.buffer(capacity: current.head.length + 256)
+        pool.headBuffer.clear()
         HeadWriter.forwarded(
             current.head, strip: current.strip, prefix: current.prefix, clientAddress: clientAddress,
-            trusted: trusted, into: &head)
+            trusted: trusted, into: &pool.headBuffer)
+        let head = pool.headBuffer
         switch current.head.framing {
         case .length(let length):
             upstream.write(head, promise: nil)

@@ -16,6 +16,9 @@ final class UpstreamPool {
     private var cached = RoutingTable.empty
     private var cachedVersion = -1
     private var rotation = 0
+    /// Where forwarded heads are written: the same storage serves request after request (it is
+    /// copied only when a previous head is still waiting to be written).
+    var headBuffer = ByteBufferAllocator().buffer(capacity: 1024)
     static let maxIdlePerEndpoint = 64
 
     init(loop: any EventLoop, index: Int, state: ProxyState) {
