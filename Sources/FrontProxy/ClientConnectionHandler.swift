@@ -325,8 +325,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             forwardBody()
         case .none, .untilClose:
             // No body: the head goes out at once, in one pass through the worker channel's pipeline.
-            upstream.writeAndFlush(head, promise: nil)
-            requestSent(flushed: true)
+            requestSent(head: head)
         }
     }
 
@@ -373,10 +372,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     /// The whole request is out: wait for the response (bounded by the response timeout).
-    private func requestSent(flushed: Bool = false) {
+    ///
+    /// `head`: a bodiless request's head, written here. The phase changes first: a write that fails
+    /// at once (a pooled connection the worker had just closed) reports the failure before the call
+    /// returns, and only a request in the response phase is retried.
+    private func requestSent(head: ByteBuffer? = nil) {
         guard let upstream = exchange?.upstream else { return }
         phase = .response
-        if !flushed { upstream.flush() }
+        if let head {
+            upstream.writeAndFlush(head, promise: nil)
+        } else {
+            upstream.flush()
+        }
         arm(state.settings.responseTimeout, status: 504)
     }
 

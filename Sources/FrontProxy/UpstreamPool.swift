@@ -50,8 +50,12 @@ final class UpstreamPool {
         return nil
     }
 
+    /// Makes new connections instead of `ClientBootstrap` (tests on an embedded event loop).
+    var connector: ((WorkerState) -> EventLoopFuture<any Channel>)?
+
     /// A new connection to `worker`.
     func connect(_ worker: WorkerState) -> EventLoopFuture<any Channel> {
+        if let connector { return connector(worker) }
         let pool = self
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

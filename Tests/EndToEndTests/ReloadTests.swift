@@ -20,7 +20,7 @@ final class LoadGenerator: @unchecked Sendable {
                         if response.hasPrefix("HTTP/1.1 200 ") {
                             answered += 1
                         } else {
-                            failures.append(String(response.prefix(80)))
+                            failures.append(String(response.prefix(200)))
                         }
                     }
                 }

@@ -74,6 +74,17 @@ final class EmbeddedProxy {
     }
 }
 
+/// Fails the first write at once and closes the channel, as a write on a connection the worker
+/// has just closed does (EPIPE before the proxy saw the close).
+final class BrokenPipe: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        promise?.fail(IOError(errnoCode: 32, reason: "write"))
+        context.close(promise: nil)
+    }
+}
+
 @Suite("client handler")
 struct ClientHandlerTests {
     @Test func forwardsTheRoutedHead_withForwardingHeaders_andRelaysTheResponseUntouched() throws {
@@ -164,6 +175,26 @@ struct ClientHandlerTests {
         silent.loop.advanceTime(by: .seconds(6))
         #expect(try silent.toClient().hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"))
         #expect(!silent.upstream.isActive, "the worker connection is not reused after a timeout")
+    }
+
+    @Test func aWriteThatFailsAtOnceOnAPooledConnection_isRetriedOnANewOne() throws {
+        let p = try EmbeddedProxy()
+        defer { p.finish() }
+        try p.upstream.pipeline.syncOperations.addHandler(BrokenPipe(), position: .first)
+        let fresh = EmbeddedChannel(loop: p.loop)
+        p.pool.connector = { [loop = p.loop] worker in
+            let handler = UpstreamHandler(worker: worker)
+            handler.pool = p.pool
+            try? fresh.pipeline.syncOperations.addHandler(handler)
+            _ = fresh.connect(to: try! SocketAddress(unixDomainSocketPath: "/run/dante.sock"))
+            return loop.makeSucceededFuture(fresh)
+        }
+        try p.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n\r\n")
+        let head = try EmbeddedProxy.drain(fresh)
+        #expect(head.hasPrefix("GET / HTTP/1.1\r\n"), "the request went out again on a new connection: \(head)")
+        try fresh.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+        #expect(try p.toClient() == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        _ = try? fresh.finish()
     }
 
     @Test func workerClosingBeforeAnswering_gives502_forARequestWithABody() throws {
