@@ -87,7 +87,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if let remote = context.channel.remoteAddress {
             clientAddress = remote.ipAddress ?? "unix"
         }
-        trusted = state.settings.trustedProxies.contains(clientAddress)
+        trusted = pool.table.settings.trustedProxies.contains(clientAddress)
         if context.channel.isActive { start(context) }
     }
 
@@ -102,7 +102,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        arm(state.settings.headerTimeout, status: 408)
+        arm(pool.table.settings.headerTimeout, status: 408)
         resumeReading()
     }
 
@@ -115,7 +115,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             pending = buffer
         }
         if phase != .head && phase != .body && phase != .upgraded
-            && (pending?.readableBytes ?? 0) > state.settings.maxHeadSize
+            && (pending?.readableBytes ?? 0) > pool.table.settings.maxHeadSize
         {
             pauseReading()
         }
@@ -164,7 +164,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 resumeReading()
                 return
             }
-            let result = buffer.withUnsafeReadableBytes { state.parser.parse($0) }
+            let result = buffer.withUnsafeReadableBytes { pool.table.parser.parse($0) }
             switch result {
             case .incomplete:
                 resumeReading()
@@ -201,8 +201,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 extra: [("Location", location)])
         case .forward(let index, let strip):
             let app = table.apps[index]
-            if state.settings.maxBody > 0, case .length(let length) = head.framing, length > state.settings.maxBody {
-                respond(413, "the request body is larger than \(state.settings.maxBody) bytes", close: true)
+            let maxBody = table.settings.maxBody
+            if maxBody > 0, case .length(let length) = head.framing, length > maxBody {
+                respond(413, "the request body is larger than \(maxBody) bytes", close: true)
                 return
             }
             dispatch(
@@ -360,8 +361,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             finished = current.remaining == 0
         }
         keep(buffer)
-        if state.settings.maxBody > 0 && current.bodyBytes > state.settings.maxBody + 64 {
-            abandon(status: 413, reason: "the request body is larger than \(state.settings.maxBody) bytes")
+        let maxBody = pool.table.settings.maxBody
+        if maxBody > 0 && current.bodyBytes > maxBody + 64 {
+            abandon(status: 413, reason: "the request body is larger than \(maxBody) bytes")
             return
         }
         if finished {
@@ -384,7 +386,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         } else {
             upstream.flush()
         }
-        arm(state.settings.responseTimeout, status: 504)
+        arm(pool.table.settings.responseTimeout, status: 504)
     }
 
     // MARK: Events from the worker side
@@ -433,7 +435,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
         if !flushed { context.flush() }
         phase = .head
-        arm(state.settings.idleTimeout, status: 0)
+        arm(pool.table.settings.idleTimeout, status: 0)
         process()
     }
 
@@ -549,7 +551,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         } else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             phase = .head
-            arm(state.settings.idleTimeout, status: 0)
+            arm(pool.table.settings.idleTimeout, status: 0)
             process()
         }
     }

@@ -52,6 +52,12 @@ public final class ProxyServer: Sendable {
         }
     }
 
+    /// Puts new limits and timeouts in force for every request from now on (`proxy.threads` stays
+    /// what it was when the proxy started).
+    public func apply(_ settings: ProxySettings) {
+        state.apply(settings)
+    }
+
     /// Requests in flight to `endpoint` now (for status).
     public func inFlight(_ endpoint: String) -> Int { state.inFlightCount(endpoint) }
 

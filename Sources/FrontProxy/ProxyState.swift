@@ -73,10 +73,16 @@ final class RoutingTable: Sendable {
     /// Aligned with `router.entries`.
     let apps: [App]
     let indexByName: [String: Int]
+    /// The limits and timeouts in force (replaced with the table on SIGHUP).
+    let settings: ProxySettings
+    /// The head parser with those limits.
+    let parser: RequestHeadParser
 
-    init(router: Router, apps: [App]) {
+    init(router: Router, apps: [App], settings: ProxySettings) {
         self.router = router
         self.apps = apps
+        self.settings = settings
+        parser = RequestHeadParser(maxRequestLine: settings.maxRequestLine, maxHeadSize: settings.maxHeadSize)
         var byName: [String: Int] = [:]
         for (index, app) in apps.enumerated() { byName[app.route.app] = index }
         indexByName = byName
@@ -86,17 +92,16 @@ final class RoutingTable: Sendable {
         indexByName[name].map { apps[$0] }
     }
 
-    static let empty = RoutingTable(router: Router([]), apps: [])
 }
 
-/// What every connection of the proxy shares: the routing table, the workers' counters, and the
-/// connection count.
+/// What every connection of the proxy shares: the routing table with the settings in force, the
+/// workers' counters, and the connection count.
 final class ProxyState: Sendable {
-    let settings: ProxySettings
-    let parser: RequestHeadParser
     let loops: Int
-    private let slowStart: TimeAmount
-    private let table = Mutex(RoutingTable.empty)
+    private let table: Mutex<RoutingTable>
+    /// The settings' slow start and connection limit, read where no table is at hand.
+    private let slowStartNanoseconds: Atomic<Int64>
+    private let maxConnections: Atomic<Int>
     /// Bumped on every update; each event loop re-reads the table only when it changed.
     let version = Atomic<Int>(0)
     /// Every worker of the current table, by endpoint, and those that left it with requests or
@@ -110,10 +115,20 @@ final class ProxyState: Sendable {
         onRequestLimit: @escaping @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void = { _, _ in }
     ) {
         self.onRequestLimit = onRequestLimit
-        self.settings = settings
         self.loops = loops
-        slowStart = TimeAmount(settings.slowStart)
-        parser = RequestHeadParser(maxRequestLine: settings.maxRequestLine, maxHeadSize: settings.maxHeadSize)
+        table = Mutex(RoutingTable(router: Router([]), apps: [], settings: settings))
+        slowStartNanoseconds = Atomic(TimeAmount(settings.slowStart).nanoseconds)
+        maxConnections = Atomic(settings.maxConnections)
+    }
+
+    /// Puts `settings` in force for every request from now on (a SIGHUP): the table is the same.
+    func apply(_ settings: ProxySettings) {
+        slowStartNanoseconds.store(TimeAmount(settings.slowStart).nanoseconds, ordering: .relaxed)
+        maxConnections.store(settings.maxConnections, ordering: .relaxed)
+        table.withLock { current in
+            current = RoutingTable(router: current.router, apps: current.apps, settings: settings)
+            version.wrappingAdd(1, ordering: .releasing)
+        }
     }
 
     /// The current table (under the lock: event loops read it through `UpstreamPool.table`).
@@ -136,7 +151,8 @@ final class ProxyState: Sendable {
                         state = existing
                     } else {
                         state = WorkerState(
-                            worker: worker, app: route.app, loops: loops, warmUntil: now + slowStart)
+                            worker: worker, app: route.app, loops: loops,
+                            warmUntil: now + .nanoseconds(slowStartNanoseconds.load(ordering: .relaxed)))
                     }
                     next[worker.endpoint] = state
                     return state
@@ -152,9 +168,8 @@ final class ProxyState: Sendable {
                 worker.departed.store(true, ordering: .relaxed)
                 if worker.busy { registry.departed[worker.endpoint] = worker }
             }
-            let routing = RoutingTable(router: new.router, apps: apps)
             table.withLock { current in
-                current = routing
+                current = RoutingTable(router: new.router, apps: apps, settings: current.settings)
                 version.wrappingAdd(1, ordering: .releasing)
             }
             return left
@@ -173,6 +188,7 @@ final class ProxyState: Sendable {
         let count = app.workers.count
         guard count > 0 else { return nil }
         var now = now
+        let slowStart = slowStartNanoseconds.load(ordering: .relaxed)
         while true {
             var best: WorkerState?
             var bestCount = Int.max
@@ -183,12 +199,12 @@ final class ProxyState: Sendable {
                 let load = worker.inFlight.load(ordering: .relaxed)
                 guard load < worker.worker.maxConcurrent else { continue }
                 var score = (load + 1) * 1000
-                if count > 1 && slowStart.nanoseconds > 0 {
+                if count > 1 && slowStart > 0 {
                     let current = now ?? .now()
                     now = current
                     if current < worker.warmUntil {
                         let left = (worker.warmUntil - current).nanoseconds
-                        let weight = max(100, 1000 - Int(left * 1000 / slowStart.nanoseconds))
+                        let weight = max(100, 1000 - Int(left * 1000 / slowStart))
                         score = (load + 1) * 1_000_000 / weight
                     }
                 }
@@ -234,7 +250,7 @@ final class ProxyState: Sendable {
     /// Counts a new client connection; false when the limit is reached.
     func admit() -> Bool {
         let now = connections.wrappingAdd(1, ordering: .relaxed).newValue
-        if now > settings.maxConnections {
+        if now > maxConnections.load(ordering: .relaxed) {
             connections.wrappingSubtract(1, ordering: .relaxed)
             return false
         }

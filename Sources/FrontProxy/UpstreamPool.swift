@@ -13,8 +13,8 @@ final class UpstreamPool {
     /// This loop's slot in `WorkerState.idle`.
     let index: Int
     private let state: ProxyState
-    private var cached = RoutingTable.empty
-    private var cachedVersion = -1
+    private var cached: RoutingTable
+    private var cachedVersion: Int
     private var rotation = 0
     /// Where forwarded heads are written: the same storage serves request after request (it is
     /// copied only when a previous head is still waiting to be written).
@@ -25,9 +25,11 @@ final class UpstreamPool {
         self.loop = loop
         self.index = index
         self.state = state
+        (cached, cachedVersion) = state.current
     }
 
-    /// The current routing table: one atomic load per request, the lock only after an update.
+    /// The current routing table with the settings in force: one atomic load per request, the lock
+    /// only after an update.
     var table: RoutingTable {
         if state.version.load(ordering: .acquiring) != cachedVersion {
             (cached, cachedVersion) = state.current

@@ -50,6 +50,8 @@ extension Daemon {
             log.write("hostctl: reload refused: config problems above; still running on the old configs")
             return
         }
+        // The proxy's limits and timeouts hold for every request from now on (its threads stay).
+        proxy.apply(ProxyConfiguration.settings(global))
         if listenFromConfig && global.listen != listenRequested {
             do {
                 listening = try await proxy.rebind(to: global.listen)

@@ -172,7 +172,11 @@ struct SystemdTests {
         try FileManager.default.removeItem(atPath: t.home + "/apps/fz.yml")
         try (try t.read(t.home + "/apps/fx.yml") + "workers: 2\n").write(
             toFile: t.home + "/apps/fx.yml", atomically: true, encoding: .utf8)
-        try t.file("h/hostctl.yml", "listen: 127.0.0.1:\(second)\n")
+        let post =
+            "POST /fx/ HTTP/1.1\r\nHost: a\r\nContent-Length: 200\r\nConnection: close\r\n\r\n"
+            + String(repeating: "b", count: 200)
+        #expect(Wire.exchange("127.0.0.1:\(first)", post).hasPrefix("HTTP/1.1 200"))
+        try t.file("h/hostctl.yml", "listen: 127.0.0.1:\(second)\nproxy:\n  max_body: 100\n")
         kill(daemon.processIdentifier, SIGHUP)
         let reloading = try #require(receiver.until("RELOADING=1"))
         #expect(reloading.last?.wholeMatch(of: /RELOADING=1\nMONOTONIC_USEC=\d+/) != nil, "\(reloading)")
@@ -186,6 +190,9 @@ struct SystemdTests {
         #expect(status["listen"] as? [String] == ["127.0.0.1:\(second)"])
         #expect(httpGet("127.0.0.1:\(second)", "/fy/").hasPrefix("HTTP/1.1 200"))
         #expect(httpGet("127.0.0.1:\(first)", "/fy/").isEmpty, "the old listener is closed")
+        #expect(
+            Wire.exchange("127.0.0.1:\(second)", post).hasPrefix("HTTP/1.1 413 "),
+            "the new proxy.max_body holds from the reload on")
         let text = try t.read(log)
         #expect(text.contains("hostctl: reloaded: removed fz, changed fx, added fy"), "\(text)")
     }
