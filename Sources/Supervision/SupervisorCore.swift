@@ -109,12 +109,10 @@ struct SupervisorCore {
                 let process = slots[index].process
             else { return }
             // starting -> (killed): not ready in time counts as a failure; its exit event follows.
-            slots[index].notReadyReason =
-                "worker \(slot) was not ready within \(ConfigDuration.format(config.ready.timeout))"
-            context.output.note(
-                "not ready within \(ConfigDuration.format(config.ready.timeout)): killing it (SIGKILL)",
-                about: source(slot, generation))
-            kill(-process.workerPID, SIGKILL)
+            let timeout = ConfigDuration.format(config.ready.timeout)
+            killHung(
+                index, process, reason: "worker \(slot) was not ready within \(timeout)",
+                note: "not ready within \(timeout): killing it (SIGKILL)")
         case .exited(let slot, let generation, let exit):
             await exited(slot: slot, generation: generation, exit: exit, group: &group)
         case .restartDue(let slot, let generation):
@@ -149,12 +147,10 @@ struct SupervisorCore {
                 return
             }
             if clock.now - last > config.watchdog {
-                slots[index].notReadyReason =
-                    "worker \(slot) missed its watchdog (\(ConfigDuration.format(config.watchdog)))"
-                context.output.note(
-                    "no WATCHDOG=1 within \(ConfigDuration.format(config.watchdog)): killing it (SIGKILL)",
-                    about: source(slot, generation))
-                kill(-process.workerPID, SIGKILL)
+                let interval = ConfigDuration.format(config.watchdog)
+                killHung(
+                    index, process, reason: "worker \(slot) missed its watchdog (\(interval))",
+                    note: "no WATCHDOG=1 within \(interval): killing it (SIGKILL)")
             } else {
                 armWatchdog(index, after: last + config.watchdog - clock.now, group: &group)
             }
@@ -555,6 +551,14 @@ struct SupervisorCore {
     }
 
     // MARK: Helpers
+
+    /// Kills a worker that stopped answering (not ready in time, a missed watchdog ping): the reason
+    /// is kept for its exit event, which counts it as a failure, and the note goes to the app's log.
+    private mutating func killHung(_ index: Int, _ process: SpawnedProcess, reason: String, note: String) {
+        slots[index].notReadyReason = reason
+        context.output.note(note, about: source(slots[index].slot, slots[index].generation))
+        kill(-process.workerPID, SIGKILL)
+    }
 
     func source(_ slot: Int, _ generation: Int) -> LogCapture.Source {
         LogCapture.Source(app: config.name, slot: slot, generation: generation)
