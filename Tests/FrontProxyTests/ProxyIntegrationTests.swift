@@ -86,29 +86,19 @@ final class ProxyHarness: @unchecked Sendable {
 func canConnect(_ path: String) -> Bool {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-    }
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-        }
-    } == 0
+    return connect(fd, to: try! SocketAddress(unixDomainSocketPath: path)) == 0
+}
+
+/// Connects a raw socket through NIO's `SocketAddress`, so this target names no C socket
+/// structure: NIOEmbedded makes CNIOLinux visible here, and under MemberImportVisibility the
+/// compiler may attribute `sockaddr_in`'s members to it rather than to Glibc.
+private func connect(_ fd: Int32, to address: SocketAddress) -> Int32 {
+    address.withSockAddr { pointer, length in Glibc.connect(fd, pointer, socklen_t(length)) }
 }
 
 func connectTCP(_ port: Int) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port)).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
+    _ = connect(fd, to: try! SocketAddress(ipAddress: "127.0.0.1", port: port))
     var timeout = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     return fd
