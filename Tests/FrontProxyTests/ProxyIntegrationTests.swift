@@ -86,7 +86,8 @@ final class ProxyHarness: @unchecked Sendable {
 func canConnect(_ path: String) -> Bool {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    return connect(fd, to: try! SocketAddress(unixDomainSocketPath: path)) == 0
+    guard let address = try? SocketAddress(unixDomainSocketPath: path) else { return false }
+    return connect(fd, to: address) == 0
 }
 
 /// Connects a raw socket through NIO's `SocketAddress`, so this target names no C socket
@@ -98,7 +99,7 @@ private func connect(_ fd: Int32, to address: SocketAddress) -> Int32 {
 
 func connectTCP(_ port: Int) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    _ = connect(fd, to: try! SocketAddress(ipAddress: "127.0.0.1", port: port))
+    if let address = try? SocketAddress(ipAddress: "127.0.0.1", port: port) { _ = connect(fd, to: address) }
     var timeout = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     return fd
