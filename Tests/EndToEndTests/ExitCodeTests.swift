@@ -14,6 +14,7 @@ struct ExitCodeTests {
         (["add", "x", "@app/server.js"], "is not a directory"),
         (["add", "x", "@app", "--workers", "257"], "out of range"),
         (["add", "x", "@app", "--workers=-1"], "out of range"),
+        (["add", "x", "@app", "--workers", "-1"], "out of range"),
         (["add", "x", "@app", "--handoff", "socket"], "use one of: pipe, port, fd"),
         (["add", "x", "@app", "--route", "api"], "must start with '/'"),
         (["add", "x", "@app", "--route", "/a//b"], "empty"),
@@ -68,6 +69,18 @@ struct ExitCodeTests {
         let r = try t.hostctl(args, home: args.count > 1)
         #expect(r.status == 2, "\(args): \(r)")
         #expect(!r.stderr.isEmpty)
+    }
+
+    /// A negative count reads as a value (not as an unknown flag), so the message says what is wrong with it.
+    @Test(arguments: [
+        (["logs", "-n", "-5"], "-n takes a count of 0 or more, not -5"),
+        (["logs", "--worker", "-1"], "--worker takes a slot number from 1, not -1"),
+    ])
+    func negativeCount_isNamedInTheError(args: [String], says: String) throws {
+        let t = try TempHome()
+        let r = try t.hostctl(args)
+        #expect(r.status == 2, "\(args): \(r)")
+        #expect(r.stderr.contains(says), "\(args): \(r)")
     }
 
     @Test func help_exits0_andListsEveryCommand() throws {

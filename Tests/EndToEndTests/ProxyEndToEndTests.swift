@@ -56,7 +56,13 @@ struct ProxyEndToEndTests {
         let port = UInt16(bigEndian: sa.sin_port)
         let r = try t.hostctl(["start"], environment: ["HOSTCTL_LISTEN": "127.0.0.1:\(port)"])
         #expect(r.status == 1)
-        #expect(r.stderr.contains("cannot listen on 127.0.0.1:\(port): address already in use"), "\(r)")
+        // One error line (the daemon's reason, not its own `hostctl: error:` again) and the daemon's hint.
+        #expect(
+            r.stderr.contains(
+                "hostctl: error: the daemon exited at start: cannot listen on 127.0.0.1:\(port): address already in use\n"
+            ),
+            "\(r)")
+        #expect(r.stderr.contains("hint: another program listens there"), "\(r)")
         let serve = try t.hostctl(["serve", "--listen", "127.0.0.1:\(port)"])
         #expect(serve.status == 1)
         #expect(serve.stderr.contains("address already in use"), "\(serve)")

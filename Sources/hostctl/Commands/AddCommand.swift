@@ -39,7 +39,9 @@ struct AddCommand: ParsableCommand {
             valueName: "file"))
     var entry: String?
 
+    // Unconditional: `--workers -1` reaches the range check instead of reading as an unknown flag.
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp("How many workers to run: 0 means one per CPU, at most 256 (default 1).", valueName: "n"))
     var workers: Int?
 

@@ -93,9 +93,10 @@ struct DaemonConnection {
         while ContinuousClock.now < deadline {
             if client.isRunning() { return }
             if kill(pid, 0) != 0 && errno == ESRCH {
-                let said = Self.tail(of: logPath, from: logStart)
+                let said = Self.lastError(in: logPath, from: logStart)
                 throw CommandError(
-                    "the daemon exited at start" + (said.isEmpty ? "" : ": \(said)"), hint: "see \(logPath)")
+                    "the daemon exited at start" + (said.error.isEmpty ? "" : ": \(said.error)"),
+                    hint: said.hint.map { "\($0) (the daemon's log: \(logPath))" } ?? "see \(logPath)")
             }
             Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18)
             delay = min(delay * 2, .milliseconds(50))
@@ -103,12 +104,20 @@ struct DaemonConnection {
         throw CommandError("the daemon did not start within 15s", hint: "see \(logPath)")
     }
 
-    /// The last non-empty line written to the log after `offset`.
-    static func tail(of path: String, from offset: Int) -> String {
-        guard let bytes = try? FileSystem.readFile(path), bytes.count > offset else { return "" }
+    /// The daemon's last error written to the log after `offset`, without its `hostctl: error: `
+    /// prefix, and the hint line that follows it (else the last non-empty line, and no hint).
+    static func lastError(in path: String, from offset: Int) -> (error: String, hint: String?) {
+        guard let bytes = try? FileSystem.readFile(path), bytes.count > offset else { return ("", nil) }
         let text = String(decoding: bytes[max(0, offset)...], as: UTF8.self)
         let lines = text.split(separator: "\n").filter { !$0.isEmpty }
-        return lines.last(where: { $0.contains("error") }).map(String.init) ?? lines.last.map(String.init) ?? ""
+        let prefix = "hostctl: error: "
+        guard let index = lines.lastIndex(where: { $0.hasPrefix(prefix) }) else {
+            return (
+                lines.last(where: { $0.contains("error") }).map(String.init) ?? lines.last.map(String.init) ?? "", nil
+            )
+        }
+        let hint = index + 1 < lines.count && lines[index + 1].hasPrefix("hint: ") ? lines[index + 1].dropFirst(6) : nil
+        return (String(lines[index].dropFirst(prefix.count)), hint.map(String.init))
     }
 }
 

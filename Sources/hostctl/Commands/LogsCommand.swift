@@ -26,8 +26,10 @@ struct LogsCommand: ParsableCommand {
     @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing new lines until Ctrl-C.")
     var follow = false
 
+    // Unconditional (as --worker): `-n -5` reaches the check in `validate` instead of reading as a flag.
     @Option(
         name: [.customShort("n"), .customLong("lines")],
+        parsing: .unconditional,
         help: ArgumentHelp(
             "How many of the last lines to print first (default 100, or all with --since).", valueName: "n"))
     var lines: Int?
@@ -39,7 +41,8 @@ struct LogsCommand: ParsableCommand {
     )
     var since: String?
 
-    @Option(name: .long, help: ArgumentHelp("Only this worker slot's lines.", valueName: "slot"))
+    @Option(
+        name: .long, parsing: .unconditional, help: ArgumentHelp("Only this worker slot's lines.", valueName: "slot"))
     var worker: Int?
 
     @Option(name: .long, help: ArgumentHelp("Only this stream: out, err or hostctl.", valueName: "stream"))
