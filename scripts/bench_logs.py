@@ -217,6 +217,18 @@ def run(root):
                         "-n", "hostctl logs -n 100 (every app)", f"{HOSTCTL} logs -n 100 --home {home}",
                         "-n", "hostctl logs big -n 1000 --json", f"{HOSTCTL} logs big -n 1000 --json --home {home}"],
                        check=True)
+        # A worker that writes binary output: every byte of its 64 KiB lines is escaped for the terminal.
+        binary = f"{home}/logs/bin"
+        os.makedirs(binary, exist_ok=True)
+        garbage = bytes(b for b in range(256) if b != 10 and (b < 32 or b >= 128))
+        line = b"2026-11-25T07:00:01.123Z bin/1.1 out | " + (garbage * (65536 // len(garbage) + 1))[:65536] + b"\n"
+        with open(f"{binary}/bin.log", "wb") as f:
+            f.write(line * 100)
+        print("\nhostctl logs -n 100 on 100 lines of 64 KiB of binary output (every byte escaped)")
+        subprocess.run(["hyperfine", "--shell=none", "--warmup", "2", "--min-runs", "10", "--style", "basic",
+                        "-n", "reference: tail -n 100 bin.log", f"tail -n 100 {binary}/bin.log",
+                        "-n", "hostctl logs bin -n 100", f"{HOSTCTL} logs bin -n 100 --home {home}"],
+                       check=True, stdout=None)
 
 
 main()

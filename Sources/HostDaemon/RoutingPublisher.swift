@@ -68,8 +68,10 @@ final class RoutingPublisher: Sendable {
         var failed: [String] = []
         for (name, entry) in entries {
             guard let snapshot = entry.snapshot, snapshot.state != .stopped else { continue }
-            slots += snapshot.workers.count
-            ready += snapshot.workers.filter { $0.state == .ready }.count
+            // Slots, not processes: an old worker draining after a reload (or stopping) is on its way out.
+            let current = snapshot.workers.filter { $0.state != .draining && $0.state != .stopping }
+            slots += current.count
+            ready += current.filter { $0.state == .ready }.count
             if snapshot.state == .failed { failed.append(name) }
         }
         var text = "\(entries.count) app\(entries.count == 1 ? "" : "s"), \(ready)/\(slots) workers ready"

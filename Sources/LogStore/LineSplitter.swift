@@ -36,10 +36,14 @@ public struct LineSplitter {
         }
         guard !rest.isEmpty else { return }
         partial.append(contentsOf: rest)
-        if partial.count >= maxLine {
+        // Full pieces of an overlong line go out only once more of its text is known to follow (the
+        // line may end right after a piece, and a CR at the end may be the one dropped before its
+        // LF), so the pieces are the same however the reads cut the bytes.
+        let text = partial.count - (partial.last == 13 ? 1 : 0)
+        if text > maxLine {
             let line = partial
             partial = []
-            let whole = line.count / maxLine * maxLine
+            let whole = (text - 1) / maxLine * maxLine
             emitPieces(line[..<whole], final: false, emit: emit)
             partial.append(contentsOf: line[whole...])
         }

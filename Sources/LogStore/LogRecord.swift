@@ -99,11 +99,16 @@ public struct LogRecord: Sendable, Equatable {
     /// See `escapedText`.
     public static func escape(_ bytes: [UInt8]) -> String {
         if bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 9 }) { return String(decoding: bytes, as: UTF8.self) }
-        var result = ""
-        result.reserveCapacity(bytes.count)
+        // Built as UTF-8 bytes, then decoded once: linear in the text (appending to a String's
+        // scalar view copies the string on every append, quadratic on a line of binary output).
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count + bytes.count / 2)
+        let digits = Array("0123456789abcdef".utf8)
         func hex(_ byte: UInt8) {
-            let digits = Array("0123456789abcdef".unicodeScalars)
-            result.unicodeScalars.append(contentsOf: ["\\", "x", digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+            result.append(UInt8(ascii: "\\"))
+            result.append(UInt8(ascii: "x"))
+            result.append(digits[Int(byte >> 4)])
+            result.append(digits[Int(byte & 15)])
         }
         var parser = Unicode.UTF8.ForwardParser()
         var iterator = bytes.makeIterator()
@@ -111,12 +116,11 @@ public struct LogRecord: Sendable, Equatable {
         loop: while true {
             switch parser.parseScalar(from: &iterator) {
             case .valid(let encoded):
-                let scalar = Unicode.UTF8.decode(encoded)
-                let value = scalar.value
+                let value = Unicode.UTF8.decode(encoded).value
                 if (value < 0x20 && value != 9) || (value >= 0x7F && value < 0xA0) {
                     for byte in encoded { hex(byte) }
                 } else {
-                    result.unicodeScalars.append(scalar)
+                    result += encoded
                 }
                 offset += encoded.count
             case .error(let length):
@@ -126,6 +130,6 @@ public struct LogRecord: Sendable, Equatable {
                 break loop
             }
         }
-        return result
+        return String(decoding: result, as: UTF8.self)
     }
 }

@@ -46,6 +46,32 @@ struct LogFormatTests {
         #expect(lines.map(\.1) == expected.map(\.1))
     }
 
+    /// The pipe reads may cut a worker's output anywhere.
+    ///
+    /// The lines must not depend on where. Found by
+    /// scripts/fuzz: a line of exactly `maxLine` bytes, fed in pieces, gave an extra empty continuation
+    /// record, and a CR that ended a piece was kept.
+    @Test(arguments: ["abcdefgh\n", "abcdefgh\r\n", "abcdefg\r\n", "abcdefghij\r\n", "0123456789abcdef\nx"])
+    func splitter_givesTheSameLines_howeverTheReadsCutTheBytes(text: String) {
+        func lines(_ chunks: [ArraySlice<UInt8>]) -> [String] {
+            var splitter = LineSplitter(maxLine: 8)
+            var lines: [String] = []
+            let emit = { (text: ArraySlice<UInt8>, continued: Bool) in
+                lines.append((continued ? "+" : "") + String(decoding: text, as: UTF8.self))
+            }
+            for chunk in chunks { splitter.feed(chunk, emit: emit) }
+            splitter.finish(emit: emit)
+            return lines
+        }
+        let bytes = Array(text.utf8)
+        let whole = lines([bytes[...]])
+        #expect(lines(bytes.indices.map { bytes[$0...$0] }) == whole, "byte by byte")
+        for cut in 1..<bytes.count {
+            #expect(lines([bytes[..<cut], bytes[cut...]]) == whole, "cut at \(cut)")
+        }
+        #expect(whole.allSatisfy { !$0.contains("\r") } && !whole.contains("+"), "\(whole)")
+    }
+
     @Test func timestamp_isUTCWithMilliseconds() {
         var clock = LogTimestamp()
         let now = clock.now()
