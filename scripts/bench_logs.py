@@ -3,7 +3,8 @@
 
   capture    1,000,000 lines of 100 B from 4 workers (125,000 lines each to stdout and to stderr)
              through hostctl into its log files, against the same workers writing straight to one
-             file (goal: elapsed <= 1.2x, 0 lines lost)
+             file (goal: elapsed <= 1.2x, 0 lines lost); and, as the floor of any capture through
+             pipes, the same workers with each pipe read by a `cat` into one file
   memory     the daemon's peak RSS during the capture, above its idle RSS (goal: <= 10 MiB)
   logs -n    `hostctl logs APP -n 100` on 1 GiB of logs in 5 files, against `tail -n 100` of the
              current file (goal: < 50 ms)
@@ -40,6 +41,34 @@ def direct(root):
         env = dict(os.environ, HOSTCTL_WORKER=str(slot), PORT="0")
         procs.append(subprocess.Popen([FIXTURE, "--lines", str(LINES), "--line-bytes", str(LINE_BYTES)],
                                       env=env, stdout=fd, stderr=fd))
+    for p in procs:
+        p.wait()
+    elapsed = time.monotonic() - t0
+    os.close(fd)
+    lines = sum(chunk.count(b"\n") for chunk in read_chunks(path))
+    os.unlink(path)
+    return elapsed, lines
+
+
+def through_cat(root):
+    """A floor for any capture through pipes: the same workers, each pipe read by its own `cat`
+    appending to one file (no splitting, no stamps: every byte moved twice, as little work as
+    a pipe allows)."""
+    path = f"{root}/cat.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    t0 = time.monotonic()
+    procs = []
+    for slot in range(1, WORKERS + 1):
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        env = dict(os.environ, HOSTCTL_WORKER=str(slot), PORT="0")
+        procs.append(subprocess.Popen([FIXTURE, "--lines", str(LINES), "--line-bytes", str(LINE_BYTES)],
+                                      env=env, stdout=out_w, stderr=err_w))
+        os.close(out_w)
+        os.close(err_w)
+        for end in (out_r, err_r):
+            procs.append(subprocess.Popen(["cat"], stdin=end, stdout=fd))
+            os.close(end)
     for p in procs:
         p.wait()
     elapsed = time.monotonic() - t0
@@ -180,8 +209,10 @@ def run(root):
     if True:
         # Rounds alternate between the two, each through a fresh home; medians are reported.
         rounds = []
+        floors = []
         for index in range(ROUNDS):
             d_elapsed, d_lines = direct(root)
+            floors.append(through_cat(root))
             os.makedirs(f"{root}/r{index}")
             try:
                 rounds.append((d_elapsed, d_lines, *through_hostctl(f"{root}/r{index}")))
@@ -206,6 +237,9 @@ def run(root):
         print(f"  ratio hostctl / direct             {h_elapsed / d_elapsed:7.2f}x   (goal <= 1.2x, 0 lost); "
               f"per round {' '.join(f'{r:.2f}' for r in ratios)}")
         print(f"  ratio without `hostctl start`      {from_spawn / d_elapsed:7.2f}x")
+        floor = median([f[0] for f in floors])
+        print(f"  floor: each pipe read by a `cat`   {floor:7.3f} s   {min(f[1] for f in floors)} lines; "
+              f"ratio {floor / d_elapsed:.2f}x (bytes moved through pipes, no splitting or stamps)")
         print(f"  daemon RSS idle {idle / 1024:.1f} MiB, largest peak above idle +{growth / 1024:.1f} MiB   (goal <= 10 MiB)")
         print(f"  status: dropped_log_lines {status.split('dropped_log_lines')[1][2:].split(',')[0]}")
         home, directory = make_big_logs(root)

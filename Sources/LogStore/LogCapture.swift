@@ -43,6 +43,9 @@ public final class LogCapture: @unchecked Sendable {
     private final class AppLog {
         let writer: LogWriter
         var pending: [UInt8] = []
+        /// The buffer last written, emptied, kept while the app writes: the next batch fills it, with
+        /// no new allocation (and no fresh pages to fault in) for each batch.
+        var spare: [UInt8] = []
         var maxSize: Int64
         var maxFiles: Int
         var fds: Set<Int32> = []
@@ -103,6 +106,8 @@ public final class LogCapture: @unchecked Sendable {
     /// Bytes read from a pipe at once, and the pipe size asked for (F_SETPIPE_SZ).
     private static let readSize = 64 * 1024
     private static let pipeSize = 256 * 1024
+    /// The capacity an app's buffer starts with, and keeps at most while the app is quiet.
+    private static let idleCapacity = 64 * 1024
 
     // Invariant: every field below is only touched with `condition` locked.
     private let condition = NSCondition()
@@ -421,29 +426,20 @@ public final class LogCapture: @unchecked Sendable {
     ) {
         guard let base = lines.baseAddress else { return }
         let maxLine = LineSplitter.maxLine
-        var newlines = 0
-        var scan = base
+        let longestHead = max(head.count, continuedHead.count)
         let end = base + lines.count
-        while scan < end, let found = memchr(scan, 10, end - scan) {
-            newlines += 1
-            scan = UnsafePointer(found.assumingMemoryBound(to: UInt8.self)) + 1
-        }
-        // Lines longer than `maxLine` become several records: at most one more per `maxLine` bytes.
-        let needed = lines.count + (newlines + lines.count / maxLine + 1) * max(head.count, continuedHead.count)
-        if scratchCapacity < needed {
-            scratch.deallocate()
-            scratchCapacity = max(needed, 2 * scratchCapacity)
-            scratch = .allocate(capacity: scratchCapacity)
-        }
         var written = 0
         var line = base
         head.withUnsafeBufferPointer { head in
             continuedHead.withUnsafeBufferPointer { continuedHead in
-                // `lines` ends in a newline, so each search finds one.
+                // `lines` ends in a newline, so each search finds one: one pass over the bytes.
                 while line < end, let found = memchr(line, 10, end - line) {
                     let newline = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
                     var length = newline - line
                     if length > 0 && newline[-1] == 13 { length -= 1 }
+                    // Lines longer than `maxLine` become several records: one more per `maxLine` bytes.
+                    let needed = written + length + (length / maxLine + 1) * (longestHead + 1)
+                    if scratchCapacity < needed { growScratch(to: needed, keeping: written) }
                     var piece = line
                     var prefix = head
                     repeat {
@@ -466,6 +462,15 @@ public final class LogCapture: @unchecked Sendable {
         log.pending.append(contentsOf: UnsafeBufferPointer(start: scratch, count: written))
     }
 
+    /// Makes `scratch` hold at least `capacity` bytes, keeping its first `count`.
+    private func growScratch(to capacity: Int, keeping count: Int) {
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(capacity, 2 * scratchCapacity))
+        grown.update(from: scratch, count: count)
+        scratch.deallocate()
+        scratch = grown
+        scratchCapacity = max(capacity, 2 * scratchCapacity)
+    }
+
     /// Appends a hostctl record.
     ///
     /// Called with `condition` locked.
@@ -485,16 +490,28 @@ public final class LogCapture: @unchecked Sendable {
 
     private func writeLoop() {
         condition.lock()
+        var holdsBuffers = false
         while true {
             let ready = apps.values.filter { !$0.pending.isEmpty }
             if ready.isEmpty {
-                condition.wait()
+                if !holdsBuffers {
+                    condition.wait()
+                } else if !condition.wait(until: Date(timeIntervalSinceNow: 1)) {
+                    // A second with nothing to write: apps that stopped writing keep no large buffer.
+                    for log in apps.values {
+                        log.spare = []
+                        if log.pending.isEmpty && log.pending.capacity > Self.idleCapacity { log.pending = [] }
+                    }
+                    holdsBuffers = false
+                }
                 continue
             }
+            holdsBuffers = true
             for log in ready {
-                let batch = log.pending
-                log.pending = []
-                log.pending.reserveCapacity(min(batch.count, 64 * 1024))
+                var batch: [UInt8] = []
+                swap(&batch, &log.pending)
+                swap(&log.pending, &log.spare)
+                if log.pending.capacity < Self.idleCapacity { log.pending.reserveCapacity(Self.idleCapacity) }
                 log.writer.maxSize = log.maxSize
                 log.writer.maxFiles = log.maxFiles
                 // The buffer is free again: a paused app's pipes are read while this batch is written.
@@ -502,8 +519,10 @@ public final class LogCapture: @unchecked Sendable {
                 writing += 1
                 condition.unlock()
                 log.writer.write(batch[...])
+                batch.removeAll(keepingCapacity: true)
                 condition.lock()
                 writing -= 1
+                log.spare = batch
                 log.dropped = log.writer.droppedLines
             }
             condition.broadcast()
