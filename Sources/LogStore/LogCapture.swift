@@ -269,6 +269,11 @@ public final class LogCapture: @unchecked Sendable {
         condition.withLock { apps[app]?.pending.count ?? 0 }
     }
 
+    /// Bytes of buffer memory `app` holds (the buffer filling and the spare one), for tests.
+    func heldCapacity(app: String) -> Int {
+        condition.withLock { apps[app].map { $0.pending.capacity + $0.spare.capacity } ?? 0 }
+    }
+
     /// Waits until every line read so far is written (or `timeout` passed); for shutdown and tests.
     public func flush(timeout: Duration = .seconds(5)) {
         let deadline = Date().addingTimeInterval(Double(timeout.components.seconds) + 0.5)

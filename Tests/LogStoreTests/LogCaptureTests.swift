@@ -175,6 +175,27 @@ struct LogCaptureTests {
         #expect(records.count == 100_000)
     }
 
+    @Test func aQuietApp_keepsNoLargeBuffer() throws {
+        let dir = try TempDirectory()
+        let sink = GatedSink()
+        let cap = 256 * 1024
+        let capture = LogCapture(logsDirectory: dir.path, sink: sink, bufferCap: cap)
+        let worker = try startWriter(capture, app: "burst", slot: 1, lines: 20_000)
+        // The disk holds the first write until a full buffer waits behind it: the batches written
+        // after are large, and their buffers are kept for the next ones while the worker writes.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && capture.buffered(app: "burst") < cap { usleep(2000) }
+        sink.release()
+        worker.waitUntilExit()
+        capture.flush()
+        #expect(allRecords(dir.path, app: "burst").count == 40_000)
+        // A second after its last line, the app holds at most a small buffer.
+        let quiet = Date().addingTimeInterval(5)
+        while Date() < quiet && capture.heldCapacity(app: "burst") > 64 * 1024 { usleep(20_000) }
+        let held = capture.heldCapacity(app: "burst")
+        #expect(held <= 64 * 1024, "a quiet app's buffers are released (\(held) bytes held)")
+    }
+
     @Test func failingDisk_countsDroppedLines_andReportsThemWhenWritingWorksAgain() throws {
         let dir = try TempDirectory()
         let sink = FailingSink()
