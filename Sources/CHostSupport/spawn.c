@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/falloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -270,6 +271,10 @@ int hc_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 int hc_pidfd_send_signal(int pidfd, int signal) { return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0); }
 
 int hc_pipe_cloexec(int *fds, int extra_flags) { return pipe2(fds, O_CLOEXEC | extra_flags); }
+
+int hc_reserve(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}
 
 int hc_pidfd_reap(int pidfd, int *status) {
     siginfo_t info;

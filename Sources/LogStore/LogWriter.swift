@@ -26,6 +26,10 @@ public final class LogWriter {
     private let sink: any LogSink
     private var fd: Int32?
     private var size: Int64 = 0
+    /// Where the blocks reserved ahead of the writes end (`reserveStep` at a time, never past
+    /// `maxSize`, released when the file is rotated).
+    private var reserved: Int64 = 0
+    private static let reserveStep: Int64 = 1 << 20
     private var unreported = 0
     private var clock = LogTimestamp()
 
@@ -39,7 +43,10 @@ public final class LogWriter {
     }
 
     deinit {
-        if let fd { sink.close(fd) }
+        if let fd {
+            if reserved > size { sink.truncate(fd, to: size) }
+            sink.close(fd)
+        }
     }
 
     /// The path of the current file.
@@ -75,8 +82,16 @@ public final class LogWriter {
                 }
                 part = rest[...(fits ?? rest.firstIndex(of: 10) ?? rest.index(before: rest.endIndex))]
             }
+            let end = size + Int64(part.count)
+            if end > reserved {
+                let until = min(max(end, size + Self.reserveStep), maxSize)
+                let from = max(size, reserved)
+                if until > from { sink.reserve(fd, from: from, length: until - from) }
+                reserved = max(until, end)
+            }
             if case .failure(let error) = sink.write(fd, part) {
                 sink.truncate(fd, to: size)
+                reserved = size
                 lastError = error
                 return drop(rest, notice: noticeInRest)
             }
@@ -117,6 +132,7 @@ public final class LogWriter {
         case .success(let opened):
             fd = opened.fd
             size = opened.size
+            reserved = opened.size
             return opened.fd
         case .failure(let error):
             lastError = error
@@ -126,7 +142,11 @@ public final class LogWriter {
 
     /// `<app>.log` → `.1` → `.2` …; the file beyond `maxFiles` is removed.
     private func rotate() {
-        if let fd { sink.close(fd) }
+        if let fd {
+            // The blocks reserved past the last record go back: a rotated file holds its records only.
+            if reserved > size { sink.truncate(fd, to: size) }
+            sink.close(fd)
+        }
         fd = nil
         let base = currentPath
         if maxFiles == 1 {

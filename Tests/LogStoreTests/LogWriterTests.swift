@@ -45,6 +45,13 @@ extension ForwardingSink {
     func remove(_ path: String) { real.remove(path) }
     func close(_ fd: Int32) { real.close(fd) }
     func makeDirectory(_ path: String) { real.makeDirectory(path) }
+    func reserve(_ fd: Int32, from offset: Int64, length: Int64) { real.reserve(fd, from: offset, length: length) }
+}
+
+/// Bytes of disk the file at `path` takes (its allocated blocks).
+func allocated(_ path: String) -> Int64 {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int64(info.st_blocks) * 512 : -1
 }
 
 /// The real files, until `failing` is set: then writes fail with ENOSPC (a full disk, which cannot be
@@ -81,6 +88,41 @@ struct LogWriterTests {
         #expect(kept.map { $0.split(separator: "\n").count } == [10, 10, 5])
         let numbers = kept.joined().split(separator: "\n").map { Int($0.split(separator: " ").last ?? "") ?? 0 }
         #expect(numbers == Array(21...45))
+    }
+
+    @Test func blocksAreReservedAhead_neverPastMaxSize_andARotatedFileKeepsOnlyItsRecords() throws {
+        let dir = try TempDirectory()
+        // Whether this filesystem reserves blocks at all (ext4, xfs and tmpfs do).
+        let probe = open(dir.path + "/probe", O_WRONLY | O_CREAT, 0o644)
+        FileLogSink().reserve(probe, from: 0, length: 1 << 20)
+        close(probe)
+        let reserves = allocated(dir.path + "/probe") >= 1 << 20
+        unlink(dir.path + "/probe")
+
+        let batch = records(1...999, text: String(repeating: "x", count: 250))  // about 290 KB
+        let maxSize: Int64 = 3 << 20
+        let writer = LogWriter(app: "a", directory: dir.path, maxSize: maxSize, maxFiles: 3)
+        writer.write(batch[...])
+        let current = dir.path + "/a.log"
+        if reserves {
+            #expect(allocated(current) >= 1 << 20, "a megabyte is reserved ahead of the writes")
+        } else {
+            print("note: \(dir.path) does not reserve blocks (fallocate): only the bounds are checked")
+        }
+        for _ in 1...8 {
+            writer.write(batch[...])
+            #expect(allocated(current) <= maxSize + 4096, "the current file never takes more than max_size")
+        }
+        // 9 batches (2.5 MiB), then a record that does not fit in the 3 MiB: the file rotates with
+        // about 500 KB of blocks reserved past its last record.
+        let before = Int64(batch.count * 9)
+        #expect(before < maxSize - 300_000)
+        writer.write(records(1...1, text: String(repeating: "y", count: 600_000))[...])
+        let rotated = dir.path + "/a.log.1"
+        let size = (try? FileManager.default.attributesOfItem(atPath: rotated)[.size] as? Int64) ?? nil
+        #expect(size == before)
+        #expect(allocated(rotated) <= before + 8192, "a rotated file keeps no reserved blocks")
+        #expect(!dir.exists("a.log.2"))
     }
 
     @Test func aRecordLongerThanMaxSize_getsAFileOfItsOwn() throws {

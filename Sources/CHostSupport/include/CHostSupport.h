@@ -85,6 +85,10 @@ int hc_pidfd_send_signal(int pidfd, int signal);
 /// The corresponding C function is `pipe2(fds, O_CLOEXEC | extra_flags)`.
 int hc_pipe_cloexec(int *_Nonnull fds, int extra_flags);
 
+/// Allocates the file's blocks from `offset` for `length` bytes without changing its size:
+/// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)` (-1 and errno on failure).
+int hc_reserve(int fd, int64_t offset, int64_t length);
+
 /// Waits for the keeper behind `pidfd` without blocking: 1 and the status when it exited, 0 while
 /// it runs, -1 on error. The status is in waitpid form (WIFEXITED, WEXITSTATUS, WTERMSIG work on it).
 int hc_pidfd_reap(int pidfd, int *_Nonnull status);
