@@ -31,16 +31,21 @@ def rss_kib(pid, key="VmRSS"):
     return 0
 
 
-def direct(root):
-    """The reference: the same workers, stdout and stderr appended straight to one file."""
-    path = f"{root}/direct.log"
+def run_workers(path, piped):
+    """The workers' run outside hostctl, appending to `path`: straight (`piped` False), or each
+    stream through a pipe read by its own `cat`. Returns the elapsed time and the lines written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     t0 = time.monotonic()
     procs = []
     for slot in range(1, WORKERS + 1):
         env = dict(os.environ, HOSTCTL_WORKER=str(slot), PORT="0")
+        ends = [os.pipe(), os.pipe()] if piped else [(None, fd), (None, fd)]
         procs.append(subprocess.Popen([FIXTURE, "--lines", str(LINES), "--line-bytes", str(LINE_BYTES)],
-                                      env=env, stdout=fd, stderr=fd))
+                                      env=env, stdout=ends[0][1], stderr=ends[1][1]))
+        for read_end, write_end in ends if piped else []:
+            os.close(write_end)
+            procs.append(subprocess.Popen(["cat"], stdin=read_end, stdout=fd))
+            os.close(read_end)
     for p in procs:
         p.wait()
     elapsed = time.monotonic() - t0
@@ -48,34 +53,18 @@ def direct(root):
     lines = sum(chunk.count(b"\n") for chunk in read_chunks(path))
     os.unlink(path)
     return elapsed, lines
+
+
+def direct(root):
+    """The reference: the same workers, stdout and stderr appended straight to one file."""
+    return run_workers(f"{root}/direct.log", piped=False)
 
 
 def through_cat(root):
     """A floor for any capture through pipes: the same workers, each pipe read by its own `cat`
     appending to one file (no splitting, no stamps: every byte moved twice, as little work as
     a pipe allows)."""
-    path = f"{root}/cat.log"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    t0 = time.monotonic()
-    procs = []
-    for slot in range(1, WORKERS + 1):
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        env = dict(os.environ, HOSTCTL_WORKER=str(slot), PORT="0")
-        procs.append(subprocess.Popen([FIXTURE, "--lines", str(LINES), "--line-bytes", str(LINE_BYTES)],
-                                      env=env, stdout=out_w, stderr=err_w))
-        os.close(out_w)
-        os.close(err_w)
-        for end in (out_r, err_r):
-            procs.append(subprocess.Popen(["cat"], stdin=end, stdout=fd))
-            os.close(end)
-    for p in procs:
-        p.wait()
-    elapsed = time.monotonic() - t0
-    os.close(fd)
-    lines = sum(chunk.count(b"\n") for chunk in read_chunks(path))
-    os.unlink(path)
-    return elapsed, lines
+    return run_workers(f"{root}/cat.log", piped=True)
 
 
 def read_chunks(path):

@@ -71,6 +71,17 @@ final class GatedSink: ForwardingSink, @unchecked Sendable {
     }
 }
 
+/// A capture onto a disk that holds every write until released, and one worker writing `lines`
+/// lines to each stream into it.
+func gatedCapture(app: String, lines: Int, bufferCap: Int) throws -> (
+    TempDirectory, GatedSink, LogCapture, Process
+) {
+    let dir = try TempDirectory()
+    let sink = GatedSink()
+    let capture = LogCapture(logsDirectory: dir.path, sink: sink, bufferCap: bufferCap)
+    return (dir, sink, capture, try startWriter(capture, app: app, slot: 1, lines: lines))
+}
+
 @Suite("log capture from real pipes", .serialized)
 struct LogCaptureTests {
     @Test func twoHundredThousandLinesFromFourWorkers_eachPresentOnce_inOrder_acrossRotation() throws {
@@ -147,11 +158,8 @@ struct LogCaptureTests {
     }
 
     @Test func slowDisk_stopsReadingTheWorker_atTheBufferCap_thenEverythingArrives() throws {
-        let dir = try TempDirectory()
-        let sink = GatedSink()
         let cap = 128 * 1024
-        let capture = LogCapture(logsDirectory: dir.path, sink: sink, bufferCap: cap)
-        let worker = try startWriter(capture, app: "slow", slot: 1, lines: 50_000)
+        let (dir, sink, capture, worker) = try gatedCapture(app: "slow", lines: 50_000, bufferCap: cap)
         // The worker has 10 MB to write; with the disk stuck, it must end up blocked on its full pipe.
         let deadline = Date().addingTimeInterval(10)
         var blocked = false
@@ -176,11 +184,8 @@ struct LogCaptureTests {
     }
 
     @Test func aQuietApp_keepsNoLargeBuffer() throws {
-        let dir = try TempDirectory()
-        let sink = GatedSink()
         let cap = 256 * 1024
-        let capture = LogCapture(logsDirectory: dir.path, sink: sink, bufferCap: cap)
-        let worker = try startWriter(capture, app: "burst", slot: 1, lines: 20_000)
+        let (dir, sink, capture, worker) = try gatedCapture(app: "burst", lines: 20_000, bufferCap: cap)
         // The disk holds the first write until a full buffer waits behind it: the batches written
         // after are large, and their buffers are kept for the next ones while the worker writes.
         let deadline = Date().addingTimeInterval(10)
