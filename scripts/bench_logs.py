@@ -191,7 +191,7 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
 
 
-ROUNDS = 5
+ROUNDS = 9
 
 
 def run(root):
