@@ -109,9 +109,33 @@ public final class LogCapture: @unchecked Sendable {
     /// The capacity an app's buffer starts with, and keeps at most while the app is quiet.
     private static let idleCapacity = 64 * 1024
 
+    /// How many pipes may be enlarged to `pipeSize` at once.
+    ///
+    /// The kernel charges pipe buffers to the user who made the pipes (here the daemon's), and once
+    /// an unprivileged user holds `fs.pipe-user-pages-soft` pages (16384 by default), every new pipe
+    /// of that user, in any of its programs, gets 2 pages. So the enlarged pipes take at most half of
+    /// that allowance; the rest keep the default size. A process with CAP_SYS_RESOURCE or
+    /// CAP_SYS_ADMIN (`privileged`), and a soft limit of 0, are not limited.
+    static func largePipeBudget(softPages: Int?, privileged: Bool) -> Int {
+        guard !privileged, let softPages, softPages > 0 else { return Int.max }
+        return softPages * 4096 / 2 / pipeSize
+    }
+
+    /// Whether this process is exempt from the pipe buffer allowance (CAP_SYS_ADMIN or
+    /// CAP_SYS_RESOURCE in its effective capabilities).
+    private static func exemptFromPipeLimits() -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return false }
+        return mask & (1 << 21 | 1 << 24) != 0
+    }
+
     // Invariant: every field below is only touched with `condition` locked.
     private let condition = NSCondition()
     private var pipes: [Int32: Pipe] = [:]
+    /// The pipes enlarged to `pipeSize`, at most `largePipes` of them.
+    private var enlarged: Set<Int32> = []
     private var tails: [Source: Tail] = [:]
     /// Where the reading thread builds records (grown as needed, never freed).
     private var scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 256 * 1024)
@@ -131,6 +155,7 @@ public final class LogCapture: @unchecked Sendable {
     private let logsDirectory: String
     private let sink: any LogSink
     private let bufferCap: Int
+    private let largePipes: Int
     private let defaultMaxSize: Int64
     private let defaultMaxFiles: Int
 
@@ -138,10 +163,18 @@ public final class LogCapture: @unchecked Sendable {
     ///
     /// Logs go below
     /// `logsDirectory`, one directory per app. `bufferCap` bounds each app's buffer (bytes).
+    /// `largePipes`: how many pipes may be enlarged at once (tests); by default as many as keep an
+    /// unprivileged user well inside its pipe buffer allowance (`largePipeBudget`).
     public init(
         logsDirectory: String, sink: any LogSink = FileLogSink(), bufferCap: Int = 512 * 1024,
-        defaultMaxSize: Int64 = 10 << 20, defaultMaxFiles: Int = 5
+        defaultMaxSize: Int64 = 10 << 20, defaultMaxFiles: Int = 5, largePipes: Int? = nil
     ) {
+        self.largePipes =
+            largePipes
+            ?? Self.largePipeBudget(
+                softPages: (try? String(contentsOfFile: "/proc/sys/fs/pipe-user-pages-soft", encoding: .utf8))
+                    .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) },
+                privileged: Self.exemptFromPipeLimits())
         self.logsDirectory = logsDirectory
         self.sink = sink
         self.bufferCap = bufferCap
@@ -194,7 +227,7 @@ public final class LogCapture: @unchecked Sendable {
         for fd in [stdout, stderr] {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             // F_SETPIPE_SZ (Linux): a larger pipe lets a chatty worker run ahead of one read.
-            _ = fcntl(fd, 1031, Int32(Self.pipeSize))
+            if enlarged.count < largePipes && fcntl(fd, 1031, Int32(Self.pipeSize)) >= 0 { enlarged.insert(fd) }
             log.fds.insert(fd)
             if !log.paused { watch(fd) }
         }
@@ -410,6 +443,7 @@ public final class LogCapture: @unchecked Sendable {
         epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
         pipes[fd] = nil
         log.fds.remove(fd)
+        enlarged.remove(fd)
         close(fd)
         if let tail = tails[pipe.source] {
             tail.openStreams -= 1

@@ -201,6 +201,42 @@ struct LogCaptureTests {
         #expect(held <= 64 * 1024, "a quiet app's buffers are released (\(held) bytes held)")
     }
 
+    @Test func pipesAreEnlarged_onlyWithinTheirBudget_whichComesBackWhenAWorkerEnds() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path, largePipes: 2)
+        func collect(_ slot: Int) -> [TestPipe] {
+            let pipes = [TestPipe(), TestPipe()]
+            capture.collect(
+                stdout: pipes[0].output, stderr: pipes[1].output, from: .init(app: "p", slot: slot, generation: 1))
+            return pipes
+        }
+        // F_GETPIPE_SZ, on the worker's end of each pipe.
+        func sizes(_ pipes: [TestPipe]) -> [Int32] { pipes.map { fcntl($0.input, 1032) } }
+        let probe = TestPipe()
+        let standard = fcntl(probe.input, 1032)
+        close(probe.input)
+        close(probe.output)
+        let first = collect(1)
+        let second = collect(2)
+        #expect(sizes(first) == [256 * 1024, 256 * 1024])
+        #expect(sizes(second) == [standard, standard], "past the budget, pipes keep the standard size")
+        // The first worker ends: the capture closes its pipes, and their place comes back.
+        for pipe in first { close(pipe.input) }
+        capture.flush()
+        let third = collect(3)
+        #expect(sizes(third) == [256 * 1024, 256 * 1024])
+        for pipe in second + third { close(pipe.input) }
+        capture.flush()
+    }
+
+    @Test func largePipeBudget_keepsAnUnprivilegedUserInsideHalfItsAllowance() {
+        // 16384 pages of 4 KiB, half of it in pipes of 256 KiB.
+        #expect(LogCapture.largePipeBudget(softPages: 16384, privileged: false) == 128)
+        #expect(LogCapture.largePipeBudget(softPages: 16384, privileged: true) == Int.max)
+        #expect(LogCapture.largePipeBudget(softPages: 0, privileged: false) == Int.max)
+        #expect(LogCapture.largePipeBudget(softPages: nil, privileged: false) == Int.max)
+    }
+
     @Test func failingDisk_countsDroppedLines_andReportsThemWhenWritingWorksAgain() throws {
         let dir = try TempDirectory()
         let sink = FailingSink()
