@@ -33,6 +33,16 @@ struct AddCommandTests {
         #expect(config["directory"] as? String == app)
     }
 
+    @Test func aRefusedAdd_printsOnlyItsError_andWritesNothing() throws {
+        let t = try TempHome()
+        let app = try t.nodeApp("dante")
+        let r = try t.hostctl(["add", "dante", app, "--workers", "999"])
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stdout.isEmpty, "nothing about the detected entry of an app that was not added: \(r.stdout)")
+        #expect(r.stderr.hasPrefix("hostctl: error: --workers: 999 is out of range"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: t.home + "/apps/dante.yml"))
+    }
+
     @Test func detectsPackageJSONMainBeforeServerJS() throws {
         let t = try TempHome()
         let app = try t.nodeApp("a")

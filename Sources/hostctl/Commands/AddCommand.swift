@@ -80,7 +80,8 @@ struct AddCommand: ParsableCommand {
         if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) }
         let resolvedDirectory = try checkedDirectory()
         var values: [String: ConfigValue] = ["name": .string(name), "directory": .string(resolvedDirectory)]
-        values["command"] = .strings(try resolveCommand(in: resolvedDirectory))
+        let resolved = try resolveCommand(in: resolvedDirectory)
+        values["command"] = .strings(resolved.arguments)
         var given: [(path: String, flag: String)] = [("command", "--command")]
         func set(_ path: String, flag: String, yaml: String) throws {
             switch ConfigDecoder.decodeFlag(path, yaml: yaml) {
@@ -110,6 +111,11 @@ struct AddCommand: ParsableCommand {
         let layout = global.layout
         let catalog = AppCatalog(layout: layout)
         let outcome = try catalog.add(AddRequest(name: name, values: values, force: force))
+        // What detection chose is said once the app is added (a refused add prints only its error).
+        if let detected = resolved.detected { Output.line(detected) }
+        if let interpreter = resolved.missingInterpreter {
+            Output.warning("\(interpreter) is not on PATH; install it before starting \(name)")
+        }
         let path = layout.handlerConfigPath(name)
         switch outcome {
         case .created:
@@ -150,8 +156,11 @@ struct AddCommand: ParsableCommand {
         }
     }
 
-    /// The command from --command, --entry, or detection, with what was chosen printed.
-    private func resolveCommand(in directory: String) throws -> [String] {
+    /// The command from --command, --entry, or detection; with what detection chose, and an
+    /// interpreter that is not on PATH, for the caller to print once the app is added.
+    private func resolveCommand(
+        in directory: String
+    ) throws -> (arguments: [String], detected: String?, missingInterpreter: String?) {
         if command != nil && entry != nil {
             throw CommandError("--command and --entry cannot be used together", hint: "pass one of them")
         }
@@ -162,9 +171,10 @@ struct AddCommand: ParsableCommand {
             case .failure(let problem): throw CommandError("--command: \(problem.message)")
             }
             if let problem = ValueRules.checkCommand(arguments) { throw CommandError("--command: \(problem)") }
-            return arguments
+            return (arguments, nil, nil)
         }
         let detection: EntryDetector.Detection
+        var detected: String?
         if let entry {
             switch EntryDetector.command(forEntry: entry, in: directory) {
             case .success(let found): detection = found
@@ -177,15 +187,13 @@ struct AddCommand: ParsableCommand {
                     hint: "pass --command CMD or --entry FILE")
             }
             detection = found
-            Output.line(
-                "detected entry \(found.entry) (\(found.reason)); running it with \(found.interpreter ?? "itself")")
+            detected =
+                "detected entry \(found.entry) (\(found.reason)); running it with \(found.interpreter ?? "itself")"
         }
-        if let interpreter = detection.interpreter,
-            FileSystem.findExecutable(interpreter, path: Environment.variables["PATH"]) == nil
-        {
-            Output.warning("\(interpreter) is not on PATH; install it before starting \(name)")
+        let missing = detection.interpreter.flatMap {
+            FileSystem.findExecutable($0, path: Environment.variables["PATH"]) == nil ? $0 : nil
         }
-        return detection.command
+        return (detection.command, detected, missing)
     }
 
     /// After writing: warn about problems elsewhere that would stop the app from starting.
