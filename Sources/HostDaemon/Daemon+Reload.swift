@@ -158,7 +158,9 @@ extension Daemon {
             return ControlResponse(
                 failure: ControlFailure(
                     code: "reload_failed", message: failures.joined(separator: "; "),
-                    hint: "the old workers go on serving; `hostctl logs NAME` shows why the new one was not ready"))
+                    hint:
+                        "the workers that were ready go on serving, on the old config; `hostctl logs NAME` shows why the new one was not ready"
+                ))
         }
         return ControlResponse(messages: names.map { "\($0) reloaded" })
     }

@@ -30,12 +30,14 @@ extension SupervisorCore {
             reply.resume(returning: .failed("\(config.name): a reload is already running"))
             return
         }
-        guard wantsRunning, isAlive else {
-            // Nothing runs: the new config simply applies from the next start.
+        guard wantsRunning else {
+            // Stopped: the new config simply applies from the next start.
             update(new)
             reply.resume(returning: .done)
             return
         }
+        // A worker waiting to restart after a crash is started now, on the new config, and waited
+        // for like any replacement.
         let previous = config
         update(new)
         context.output.note("reloading: one worker at a time", app: config.name)
@@ -86,11 +88,17 @@ extension SupervisorCore {
                 slots.remove(at: index)
                 continue
             }
-            if slots[index].process != nil && slots[index].state != .ready {
-                // Starting or stopping already: it will come up with the new config anyway.
+            if slots[index].process != nil && slots[index].state == .stopping {
+                // Being stopped already: nothing to replace.
                 current.index += 1
                 rolling = current
                 continue
+            }
+            if slots[index].process != nil && slots[index].state == .starting {
+                // Still starting, on the old config: it serves nothing yet, so it stops now and the
+                // replacement starts at once (a restart after a crash would otherwise come up with
+                // the old config, and the reload would not wait for it).
+                stopStarting(index, group: &group)
             }
             if slots[index].process != nil { retire(index) }
             current.launched = true
@@ -152,6 +160,21 @@ extension SupervisorCore {
         events.yield(.drainSignal(slot: slot, generation: old))
     }
 
+    /// A worker that is not ready yet leaves its slot and gets the stop signal (SIGKILL after
+    /// `stop.timeout`).
+    mutating func stopStarting(_ index: Int, group: inout DiscardingTaskGroup) {
+        guard let process = slots[index].process else { return }
+        let slot = slots[index].slot
+        let generation = slots[index].generation
+        retire(index)
+        retired[retired.count - 1].state = .stopping
+        context.output.note(
+            "stopping: SIG\(config.stop.signal) (not ready yet, replaced by the reload)",
+            about: source(slot, generation))
+        kill(-process.workerPID, signalNumber(config.stop.signal))
+        schedule(.retiredDeadline(slot: slot, generation: generation), after: config.stop.timeout, group: &group)
+    }
+
     /// The stop signal for a draining worker, once the proxy no longer sends it anything new.
     mutating func signalDraining(slot: Int, generation: Int, group: inout DiscardingTaskGroup) {
         guard let index = retired.firstIndex(where: { $0.slot == slot && $0.generation == generation }),
@@ -189,7 +212,7 @@ extension SupervisorCore {
         let ran = Self.milliseconds(clock.now - (worker.startedAt ?? clock.now))
         let source = source(worker.slot, worker.generation)
         context.output.note(
-            (worker.state == .draining ? "stopped: " : "while being replaced: ")
+            (worker.state == .draining || worker.state == .stopping ? "stopped: " : "while being replaced: ")
                 + "\(Self.exitText(exit)) after \(ran)",
             about: source)
         context.output.forget(source)

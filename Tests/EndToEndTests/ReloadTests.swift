@@ -114,6 +114,59 @@ struct ReloadTests {
         #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 "))
     }
 
+    @Test func reload_replacesAWorkerStillStartingOnTheOldConfig_andWaitsForItsReplacement() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--start-delay", "1500", "--print-env", "VERSION"], flags: ["--env", "VERSION=1"])
+        #expect(try t.hostctl(["start"]).status == 0)
+        let first = try #require(try t.workers("fx").first?["pid"] as? Int)
+        // The worker crashes; its restart (with VERSION=1) is still starting when the reload comes.
+        kill(Int32(first), SIGKILL)
+        let restarting = try waitUntilValue(5) { () -> Int? in
+            let worker = try t.workers("fx").first
+            guard worker?["state"] as? String == "starting", let pid = worker?["pid"] as? Int, pid != first else {
+                return nil
+            }
+            return pid
+        }
+        let oldConfig = try #require(restarting)
+        let path = t.home + "/apps/fx.yml"
+        try (try t.read(path)).replacingOccurrences(of: "VERSION: \"1\"", with: "VERSION: \"2\"").write(
+            toFile: path, atomically: true, encoding: .utf8)
+        #expect(try t.read(path).contains("VERSION: \"2\""))
+        let r = try t.hostctl(["reload", "fx"])
+        #expect(r.status == 0 && r.stdout == "fx reloaded\n", "\(r)")
+        // When the reload returns, the slot's worker is ready and runs the new config.
+        let worker = try #require(try t.workers("fx").first)
+        #expect(worker["state"] as? String == "ready", "\(worker)")
+        #expect(worker["pid"] as? Int != oldConfig, "the worker started on the old config was replaced")
+        let generation = try #require(worker["generation"] as? Int)
+        let logs = try t.hostctl(["logs", "fx", "--stream", "out"]).stdout
+        #expect(logs.contains("fx/1.\(generation) out | env VERSION=2"), "\(logs)")
+        #expect(processGone(Int32(oldConfig)), "the worker started on the old config is gone")
+    }
+
+    @Test func reload_ofAnAppThatKeepsCrashing_triesTheNewConfigAtOnce_andSaysWhetherItCameUp() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--exit-now"])
+        #expect(try t.hostctl(["start"]).status == 1)
+        // Still broken: the reload says so, quoting the worker.
+        let broken = try t.hostctl(["reload", "fx"])
+        #expect(broken.status == 1 && broken.stderr.contains("before ready"), "\(broken)")
+        // Fixed: the reload starts the new config at once (not at the next restart after a backoff)
+        // and returns once it is ready.
+        let path = t.home + "/apps/fx.yml"
+        try (try t.read(path)).replacingOccurrences(of: "--exit-now", with: "--graceful").write(
+            toFile: path, atomically: true, encoding: .utf8)
+        let fixed = try t.hostctl(["reload", "fx"])
+        #expect(fixed.status == 0 && fixed.stdout == "fx reloaded\n", "\(fixed)")
+        let workers = try t.workers("fx")
+        #expect(workers.map { $0["state"] as? String } == ["ready"], "\(workers)")
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 "))
+    }
+
     @Test func reload_ofAStoppedApp_orWithoutNames_saysWhatToDo() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

@@ -93,8 +93,10 @@ struct ReloadCommand: ParsableCommand {
             For each worker slot in turn: a replacement starts with the config read afresh; once it is \
             ready it takes the new requests and upgrades, and the old worker gets the stop signal and \
             finishes what it has (in-flight requests, open WebSockets) until stop.timeout. The app never \
-            has fewer ready workers than before. A replacement that is not ready stops the reload: the \
-            old workers go on serving, and the command exits 1 with the reason.
+            has fewer ready workers than before. A worker that is not ready yet (still starting, or \
+            waiting to restart after a crash) is replaced at once by one on the new config. A \
+            replacement that is not ready stops the reload: the old workers go on serving, and the \
+            command exits 1 with the reason.
             """)
 
     @Argument(help: "The apps to reload.")
