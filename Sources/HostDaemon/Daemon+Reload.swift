@@ -81,7 +81,7 @@ extension Daemon {
                     // Rolled over one worker at a time, as `hostctl reload` does.
                     let result = await existing.supervisor.reload(config)
                     reported(name, result)
-                    if case .failed = result {
+                    if result != .done {
                         supervisors[name]?.config = existing.config
                         routes.configure(existing.config)
                     }
@@ -142,17 +142,27 @@ extension Daemon {
             return ControlResponse(messages: names.map { "reloading \($0)" })
         }
         var failures: [String] = []
+        var busy: [String] = []
         for (name, supervisor, config) in work {
             let result = await supervisor.reload(config)
             reported(name, result)
-            if case .failed(let reason) = result {
-                failures.append(reason)
-                // The supervisor went back to the old config: so do the records and the route.
-                if let old = previous[name] {
-                    supervisors[name]?.config = old
-                    routes.configure(old)
-                }
+            switch result {
+            case .done: continue
+            case .failed(let reason): failures.append(reason)
+            case .busy: busy.append(name)
             }
+            // The supervisor is on the old config: so go the records and the route.
+            if let old = previous[name] {
+                supervisors[name]?.config = old
+                routes.configure(old)
+            }
+        }
+        if failures.isEmpty && !busy.isEmpty {
+            return ControlResponse(
+                failure: ControlFailure(
+                    code: "reload_running",
+                    message: busy.map { "\($0): a reload is already running" }.joined(separator: "; "),
+                    hint: "wait until `hostctl status` no longer shows it reloading, then reload again"))
         }
         guard failures.isEmpty else {
             return ControlResponse(
@@ -169,6 +179,7 @@ extension Daemon {
         switch result {
         case .done: log.write("hostctl: \(name) reloaded")
         case .failed(let reason): log.write("hostctl: \(name): reload failed: \(reason)")
+        case .busy: log.write("hostctl: \(name): not reloaded: another reload is running")
         }
     }
 }

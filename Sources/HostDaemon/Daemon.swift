@@ -256,7 +256,7 @@ public actor Daemon {
         if config.watch != previous.watch || config.directory != previous.directory { watchFiles(config) }
         let result = await entry.supervisor.reload(config)
         reported(name, result)
-        if case .failed = result {
+        if result != .done {
             supervisors[name]?.config = previous
             routes.configure(previous)
         }

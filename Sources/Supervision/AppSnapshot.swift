@@ -68,4 +68,6 @@ public enum ReloadResult: Sendable, Equatable {
     case done
     /// A replacement was not ready: the reason; the old workers go on serving.
     case failed(String)
+    /// Another reload (or a recycle) of the app was running: nothing was done.
+    case busy
 }

@@ -27,7 +27,7 @@ extension SupervisorCore {
         _ new: AppConfig, reply: CheckedContinuation<ReloadResult, Never>, group: inout DiscardingTaskGroup
     ) async {
         guard rolling == nil else {
-            reply.resume(returning: .failed("\(config.name): a reload is already running"))
+            reply.resume(returning: .busy)
             return
         }
         guard wantsRunning else {

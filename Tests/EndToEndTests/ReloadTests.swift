@@ -167,6 +167,26 @@ struct ReloadTests {
         #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 "))
     }
 
+    @Test func reload_whileAnotherRuns_isRefused_withWhatToDo() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--start-delay", "1000"])
+        #expect(try t.hostctl(["start"]).status == 0)
+        #expect(try t.hostctl(["reload", "fx", "--no-wait"]).status == 0)
+        let second = try t.hostctl(["reload", "fx"])
+        #expect(second.status == 1, "\(second)")
+        #expect(
+            second.stderr == "hostctl: error: fx: a reload is already running\n"
+                + "hint: wait until `hostctl status` no longer shows it reloading, then reload again\n",
+            "\(second)")
+        // The first one goes on and ends with the worker replaced.
+        #expect(
+            try waitUntil(10) {
+                let workers = try t.workers("fx")
+                return workers.first?["generation"] as? Int == 2 && workers.first?["state"] as? String == "ready"
+            })
+    }
+
     @Test func reload_ofAStoppedApp_orWithoutNames_saysWhatToDo() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
