@@ -151,7 +151,7 @@ extension Daemon {
             case .failed(let reason): failures.append(reason)
             case .busy: busy.append(name)
             }
-            // The supervisor is on the old config: so go the records and the route.
+            // The supervisor stayed on, or went back to, the old config: so do the records and the route.
             if let old = previous[name] {
                 supervisors[name]?.config = old
                 routes.configure(old)
