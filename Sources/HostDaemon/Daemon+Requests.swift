@@ -46,11 +46,17 @@ extension Daemon {
 
     /// The named apps' configs read from disk afresh; all or none: any problem refuses them all.
     func freshConfigs(_ names: [String], refusal: String) -> Result<[AppConfig], ControlFailure> {
-        guard let global = loadGlobal() else {
+        let global: GlobalConfig
+        switch GlobalConfig.load(path: layout.globalConfigPath) {
+        case .success(let loaded): global = loaded
+        case .failure(let problems):
+            // Quoted like an app's problems, file:line first.
+            for problem in problems.diagnostics { log.write("\(problem)") }
             return .failure(
                 ControlFailure(
-                    code: "invalid_config", message: "the global config has problems",
-                    hint: "`hostctl check` lists them"))
+                    code: "invalid_config", message: "config problems; \(refusal)",
+                    hint: "fix them, then `hostctl check`",
+                    details: problems.diagnostics.map(\.description)))
         }
         var configs: [AppConfig] = []
         var details: [String] = []

@@ -187,6 +187,20 @@ struct ReloadTests {
             })
     }
 
+    @Test func reload_withABrokenGlobalConfig_quotesItsProblems_andChangesNothing() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let before = try t.workers("fx").compactMap { $0["pid"] as? Int }
+        try "proxy:\n  threads: many\n".write(toFile: t.home + "/hostctl.yml", atomically: true, encoding: .utf8)
+        let r = try t.hostctl(["reload", "fx"])
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("/hostctl.yml:2:"), "the problem is quoted with its file and line: \(r)")
+        #expect(r.stderr.contains("config problems; nothing was reloaded"), "\(r)")
+        #expect(try t.workers("fx").compactMap { $0["pid"] as? Int } == before)
+    }
+
     @Test func reload_ofAStoppedApp_orWithoutNames_saysWhatToDo() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
