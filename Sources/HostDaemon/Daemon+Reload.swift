@@ -176,6 +176,9 @@ extension Daemon {
     }
 
     func reported(_ name: String, _ result: ReloadResult) {
+        if result != .busy, let paths = watchPending.removeValue(forKey: name) {
+            Task { await self.filesChanged(name, paths) }
+        }
         switch result {
         case .done: log.write("hostctl: \(name) reloaded")
         case .failed(let reason): log.write("hostctl: \(name): reload failed: \(reason)")

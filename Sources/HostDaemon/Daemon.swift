@@ -26,6 +26,9 @@ public actor Daemon {
     var stopped: StoppedApps
     var finished: CheckedContinuation<Void, Never>?
     var shuttingDown = false
+    /// Watched files that changed while another reload of their app ran: that app reloads again
+    /// once the running reload ends.
+    var watchPending: [String: [String]] = [:]
     let log: DaemonLog
     let proxy: ProxyServer
     let routes: RoutingPublisher
@@ -255,11 +258,17 @@ public actor Daemon {
         routes.configure(config)
         if config.watch != previous.watch || config.directory != previous.directory { watchFiles(config) }
         let result = await entry.supervisor.reload(config)
-        reported(name, result)
         if result != .done {
             supervisors[name]?.config = previous
             routes.configure(previous)
         }
+        if result == .busy {
+            // The change is not lost: the app reloads again when the running reload ends.
+            let pending = watchPending[name] ?? []
+            watchPending[name] = pending + paths.filter { !pending.contains($0) }
+            entry.supervisor.note("watch: another reload is running; this change follows it")
+        }
+        reported(name, result)
     }
 
     /// A worker was given `limits.max_requests` requests: it is replaced gracefully.

@@ -36,6 +36,27 @@ struct WatchTests {
         #expect(third, "\(after)")
     }
 
+    @Test func aChangeWhileAnotherReloadRuns_isNotLost_itsReloadFollows() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--graceful", "--start-delay", "1500"], yaml: "watch: [\"*.js\"]\n")
+        let app = t.root + "/apps/fx"
+        try t.file("apps/fx/app.js", "v1\n")
+        #expect(try t.hostctl(["start"]).status == 0)
+        // A reload whose replacement takes 1.5 s to be ready; the file changes meanwhile.
+        #expect(try t.hostctl(["reload", "fx", "--no-wait"]).status == 0)
+        try "v2\n".write(toFile: app + "/app.js", atomically: false, encoding: .utf8)
+        let text = { (try? logs(t, "fx")) ?? "" }
+        #expect(
+            waitUntil(5) { text().contains("watch: another reload is running; this change follows it") }, "\(text())")
+        // Once the first reload ends, the change's own reload runs.
+        #expect(
+            try waitUntil(15) {
+                let workers = try t.workers("fx")
+                return workers.first?["generation"] as? Int == 3 && workers.first?["state"] as? String == "ready"
+            }, "\(text())")
+    }
+
     @Test func aTreeOfThousandsOfFiles_isWatched_andOneChangeInItRollsTheApp() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
