@@ -267,6 +267,13 @@ public actor Daemon {
             let pending = watchPending[name] ?? []
             watchPending[name] = pending + paths.filter { !pending.contains($0) }
             entry.supervisor.note("watch: another reload is running; this change follows it")
+            reported(name, result)
+            // The running reload may have ended meanwhile, with nothing left to take the change up.
+            if await entry.supervisor.snapshot().state != .reloading, let kept = watchPending.removeValue(forKey: name)
+            {
+                Task { await self.filesChanged(name, kept) }
+            }
+            return
         }
         reported(name, result)
     }
