@@ -131,6 +131,20 @@ struct LogsCommandTests {
         #expect(after.stdout.contains("hostctl | stopped: "), "\(after)")
     }
 
+    @Test func controlBytes_areEscapedForTheTerminal_andKeptInJSON() throws {
+        let t = try TempHome()
+        // A record as the capture writes it: BEL, ESC, é, an invalid byte, a literal backslash-x.
+        var record = Array("2026-11-25T07:00:01.123Z raw/1.1 out | ".utf8)
+        record += [0x61, 0x07, 0x62, 0x1B, 0x5B, 0x6D, 0xC3, 0xA9, 0x20, 0xFF, 0x20] + Array("\\x07\n".utf8)
+        let path = try t.file("h/logs/raw/raw.log", "")
+        try Data(record).write(to: URL(fileURLWithPath: path))
+        let text = try t.hostctl(["logs", "raw", "-n", "1"])
+        #expect(text.stdout == "2026-11-25T07:00:01.123Z raw/1.1 out | a\\x07b\\x1b[mé \\xff \\x07\n", "\(text)")
+        let json = try t.hostctl(["logs", "raw", "-n", "1", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["text"] as? String == "a\u{07}b\u{1B}[mé \u{FFFD} \\x07", "\(json)")
+    }
+
     @Test func follow_printsEveryNewLineOnce_acrossRotationsAndARestart() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

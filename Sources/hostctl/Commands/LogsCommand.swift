@@ -14,8 +14,9 @@ struct LogsCommand: ParsableCommand {
         discussion: """
             Each line is `TIME APP/SLOT.GENERATION STREAM | TEXT`: UTC time with milliseconds, the worker, \
             then out, err, or hostctl (worker started, ready, exited, restarted, dropped lines). Control \
-            characters and invalid UTF-8 are shown as \\xNN. The files are read directly, so this works \
-            when the daemon is not running.
+            characters and invalid UTF-8 are shown as \\xNN. With --json, one object per line (time, app, \
+            worker, generation, stream, text, continued), text as the worker wrote it (bytes that are not \
+            UTF-8 as U+FFFD). The files are read directly, so this works when the daemon is not running.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -149,7 +150,11 @@ struct LogsCommand: ParsableCommand {
             ("time", .string(record.time)), ("app", .string(record.app)),
             ("worker", record.slot.map(JSONValue.int) ?? .null),
             ("generation", record.generation.map(JSONValue.int) ?? .null),
-            ("stream", .string(record.stream.rawValue)), ("text", .string(record.escapedText)),
+            // The line as the worker wrote it (JSON escapes its control characters; bytes that are
+            // not UTF-8 become U+FFFD), not the terminal view's `\xNN`, which a script could not tell
+            // from the same four characters written by the worker.
+            ("stream", .string(record.stream.rawValue)),
+            ("text", .string(String(decoding: record.text, as: UTF8.self))),
             ("continued", .bool(record.continued)),
         ])
     }
