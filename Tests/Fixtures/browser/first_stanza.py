@@ -27,10 +27,15 @@ def free_port():
 async def main(browser, url):
     port = free_port()
     profile = tempfile.mkdtemp(prefix="hcb-")
+    # Chromium's own temporary files (its singleton socket directory, which a killed Chromium leaves
+    # behind) go below the profile, removed with it.
+    temporary = os.path.join(profile, "tmp")
+    os.mkdir(temporary)
     chromium = subprocess.Popen(
         [browser, "--headless=new", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
          f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=dict(os.environ, TMPDIR=temporary))
     try:
         deadline = time.monotonic() + 20
         pages = None
