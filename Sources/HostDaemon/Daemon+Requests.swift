@@ -47,11 +47,10 @@ extension Daemon {
     /// The named apps' configs read from disk afresh; all or none: any problem refuses them all.
     func freshConfigs(_ names: [String], refusal: String) -> Result<[AppConfig], ControlFailure> {
         let global: GlobalConfig
-        switch GlobalConfig.load(path: layout.globalConfigPath) {
+        switch checkedGlobal() {
         case .success(let loaded): global = loaded
         case .failure(let problems):
             // Quoted like an app's problems, file:line first.
-            for problem in problems.diagnostics { log.write("\(problem)") }
             return .failure(
                 ControlFailure(
                     code: "invalid_config", message: "config problems; \(refusal)",

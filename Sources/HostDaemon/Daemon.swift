@@ -219,13 +219,15 @@ public actor Daemon {
         }
     }
 
-    nonisolated func loadGlobal() -> GlobalConfig? {
-        switch GlobalConfig.load(path: layout.globalConfigPath) {
-        case .success(let global): return global
-        case .failure(let problems):
+    nonisolated func loadGlobal() -> GlobalConfig? { try? checkedGlobal().get() }
+
+    /// The global config read afresh, or its problems (also written to the daemon's log).
+    nonisolated func checkedGlobal() -> Result<GlobalConfig, ConfigProblems> {
+        let loaded = GlobalConfig.load(path: layout.globalConfigPath)
+        if case .failure(let problems) = loaded {
             for problem in problems.diagnostics { log.write("\(problem)") }
-            return nil
         }
+        return loaded
     }
 
     /// Watches `config`'s `watch:` patterns (none: stops watching the app).
@@ -262,20 +264,18 @@ public actor Daemon {
             supervisors[name]?.config = previous
             routes.configure(previous)
         }
+        reported(name, result)
         if result == .busy {
             // The change is not lost: the app reloads again when the running reload ends.
             let pending = watchPending[name] ?? []
             watchPending[name] = pending + paths.filter { !pending.contains($0) }
             entry.supervisor.note("watch: another reload is running; this change follows it")
-            reported(name, result)
             // The running reload may have ended meanwhile, with nothing left to take the change up.
             if await entry.supervisor.snapshot().state != .reloading, let kept = watchPending.removeValue(forKey: name)
             {
                 Task { await self.filesChanged(name, kept) }
             }
-            return
         }
-        reported(name, result)
     }
 
     /// A worker was given `limits.max_requests` requests: it is replaced gracefully.
