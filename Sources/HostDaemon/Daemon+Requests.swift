@@ -18,6 +18,9 @@ extension Daemon {
         case .start: return await start(request)
         case .stop: return await stop(request)
         case .restart:
+            // The configs are checked before anything stops: a typo must not take a running app down.
+            let checked = names(request).flatMap { freshConfigs($0, refusal: "nothing was restarted") }
+            if case .failure(let failure) = checked { return ControlResponse(failure: failure) }
             let stopped = await stop(request)
             if stopped.failure != nil { return stopped }
             return await start(request)

@@ -26,8 +26,14 @@ extension SupervisorCore {
     mutating func reload(
         _ new: AppConfig, reply: CheckedContinuation<ReloadResult, Never>, group: inout DiscardingTaskGroup
     ) async {
-        guard rolling == nil else {
-            reply.resume(returning: .busy)
+        if let running = rolling {
+            // A recycle (nobody waits for it) is not a reload: this one follows it. Another reload is.
+            guard running.reply == nil, queuedReload == nil else {
+                reply.resume(returning: .busy)
+                return
+            }
+            context.output.note("reload: follows the recycle that is running", app: config.name)
+            queuedReload = (new, reply)
             return
         }
         guard wantsRunning else {

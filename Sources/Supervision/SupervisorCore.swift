@@ -44,6 +44,8 @@ struct SupervisorCore {
     /// then `draining`. And the reload in progress.
     var retired: [Slot] = []
     var rolling: Rolling?
+    /// A reload that came while a recycle ran: it starts when the recycle ends.
+    var queuedReload: (config: AppConfig, reply: CheckedContinuation<ReloadResult, Never>)?
     var stopWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(config: AppConfig, context: SupervisionContext, events: AsyncStream<AppSupervisor.Event>.Continuation) {
@@ -71,6 +73,10 @@ struct SupervisorCore {
     mutating func handle(_ event: AppSupervisor.Event, group: inout DiscardingTaskGroup) async {
         await dispatch(event, group: &group)
         if rolling != nil { await pumpRolling(group: &group) }
+        if rolling == nil, let queued = queuedReload {
+            queuedReload = nil
+            await reload(queued.config, reply: queued.reply, group: &group)
+        }
     }
 
     private mutating func dispatch(_ event: AppSupervisor.Event, group: inout DiscardingTaskGroup) async {
@@ -269,6 +275,10 @@ struct SupervisorCore {
         if let current = rolling {
             rolling = nil
             current.reply?.resume(returning: .failed("\(config.name): stopped during the reload"))
+        }
+        if let queued = queuedReload {
+            queuedReload = nil
+            queued.reply.resume(returning: .failed("\(config.name): stopped before the reload began"))
         }
         for worker in retired where worker.state == .ready {
             drainRetired(slot: worker.slot, replacedBy: nil)
@@ -612,7 +622,7 @@ struct SupervisorCore {
         let state: AppState
         if !wantsRunning {
             state = isAlive ? .stopping : .stopped
-        } else if rolling != nil {
+        } else if rolling != nil || queuedReload != nil {
             state = .reloading
         } else if failedReason != nil {
             state = .failed

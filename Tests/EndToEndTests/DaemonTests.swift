@@ -223,6 +223,23 @@ struct DaemonTests {
         }
     }
 
+    @Test func restartWithInvalidConfig_leavesTheRunningWorkersAlone() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let before = try t.workers("fx").compactMap { $0["pid"] as? Int }
+        let path = t.home + "/apps/fx.yml"
+        try (try t.read(path) + "workerz: 3\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try t.hostctl(["restart", "fx"])
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("fx.yml:") && r.stderr.contains("unknown key 'workerz'"), "\(r)")
+        #expect(r.stderr.contains("config problems; nothing was restarted"), "\(r)")
+        let after = try t.workers("fx")
+        #expect(after.compactMap { $0["pid"] as? Int } == before, "\(after)")
+        #expect(after.first?["state"] as? String == "ready", "\(after)")
+    }
+
     @Test func startWithInvalidConfig_startsNothing_andListsTheProblems() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

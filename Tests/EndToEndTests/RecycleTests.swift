@@ -25,6 +25,30 @@ struct RecycleTests {
         #expect(logs.contains("fx/1.1 hostctl | draining: SIGTERM (replaced by generation 2)"), "\(logs)")
     }
 
+    @Test func aReloadDuringARecycle_followsIt_andSaysReloaded() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture(
+            "fx", ["--graceful", "--start-delay", "1000", "--print-env", "VERSION"],
+            flags: ["--env", "VERSION=1"], yaml: "limits:\n  max_requests: 2\n")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        for _ in 0..<2 { #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 ")) }
+        // The recycle's replacement takes a second to start; the reload comes meanwhile.
+        #expect(try waitUntil(5) { try t.workers("fx").contains { $0["generation"] as? Int == 2 } })
+        let path = t.home + "/apps/fx.yml"
+        try (try t.read(path)).replacingOccurrences(of: "VERSION: \"1\"", with: "VERSION: \"2\"").write(
+            toFile: path, atomically: true, encoding: .utf8)
+        let r = try t.hostctl(["reload", "fx"])
+        #expect(r.status == 0 && r.stdout == "fx reloaded\n", "\(r)")
+        let worker = try #require(try t.workers("fx").first { $0["state"] as? String == "ready" })
+        let generation = try #require(worker["generation"] as? Int)
+        #expect(generation == 3, "\(worker)")
+        let logs = try t.hostctl(["logs", "fx"]).stdout
+        #expect(logs.contains("reload: follows the recycle that is running"), "\(logs)")
+        #expect(logs.contains("fx/1.\(generation) out | env VERSION=2"), "\(logs)")
+    }
+
     @Test func maxMemory_replacesAWorkerThatStaysAboveIt() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

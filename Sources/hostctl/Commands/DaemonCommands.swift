@@ -96,7 +96,8 @@ struct ReloadCommand: ParsableCommand {
             has fewer ready workers than before. A worker that is not ready yet (still starting, or \
             waiting to restart after a crash) is replaced at once by one on the new config. A \
             replacement that is not ready stops the reload: the old workers go on serving, and the \
-            command exits 1 with the reason.
+            command exits 1 with the reason. A reload that comes while a worker is being recycled \
+            (limits.max_requests, limits.max_memory) follows the recycle.
             """)
 
     @Argument(help: "The apps to reload.")
@@ -123,7 +124,11 @@ struct ReloadCommand: ParsableCommand {
 struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restart",
-        abstract: "Stop, then start apps with their configs read afresh; wait until ready.")
+        abstract: "Stop, then start apps with their configs read afresh; wait until ready.",
+        discussion: """
+            The configs are checked first: when one has problems, they are printed (file:line:col) and \
+            nothing is stopped.
+            """)
 
     @Argument(help: "The apps to restart.")
     var names: [String]
