@@ -62,6 +62,7 @@ extension AppCatalog {
                         .invalidConfig, "app '\(request.name)' exists but its handler config has problems",
                         hint: "fix \(path) or pass --force to replace it", diagnostics: problems.diagnostics)
                 }
+                try checkRouteIsFree(written, request: request, path: path)
                 try Self.converting { () throws(SystemError) in try AtomicFile.write(text, to: path, mode: 0o644) }
                 return .replaced(["the old config had problems"])
             }
@@ -75,8 +76,46 @@ extension AppCatalog {
             }
             outcome = .replaced(differences)
         }
+        try checkRouteIsFree(written, request: request, path: path)
         try Self.converting { () throws(SystemError) in try AtomicFile.write(text, to: path, mode: 0o644) }
         return outcome
+    }
+
+    /// Refuses an app whose route (with its override and the global defaults) another app of this
+    /// home already has.
+    ///
+    /// With a global config that has problems there is nothing to resolve against:
+    /// the add goes on, and its caller reports them.
+    func checkRouteIsFree(_ handler: ConfigLayer, request: AddRequest, path: String) throws(HostConfigError) {
+        guard case .success(let global) = GlobalConfig.load(path: layout.globalConfigPath) else { return }
+        var override: ConfigLayer?
+        if case .string(let directory)? = request.values["directory"] {
+            let overridePath = HomeLayout.overridePath(directory: directory)
+            if overridePath != layout.globalConfigPath, FileSystem.kind(of: overridePath) != .missing,
+                case .success(let layer) = readLayer(overridePath, kind: .override)
+            {
+                override = layer
+            }
+        }
+        guard
+            case .success(let app) = ResolvedApp.resolve(
+                name: request.name, globalDefaults: global.appDefaults, handler: handler, handlerFile: path,
+                override: override)
+        else { return }
+        for name in (try? appNames()) ?? [] where name != request.name {
+            guard let other = load(name, global: global).resolved?.config, RouteConflicts.overlap(app.config, other)
+            else { continue }
+            let hint: String
+            if case .override(let location)? = app.values["route.path"]?.source {
+                hint =
+                    "route.path is set in \(location.file):\(location.line); change it there, or `hostctl remove \(name)` first"
+            } else {
+                hint = "pass another --route (or --host), or `hostctl remove \(name)` first"
+            }
+            throw HostConfigError(
+                .routeTaken, "route \(RouteConflicts.describe(app.config)) is already the route of app '\(name)'",
+                hint: hint)
+        }
     }
 
     /// `key: old → new` for every add-controlled key that differs.

@@ -77,6 +77,7 @@ public struct HostConfigError: ActionableError, Equatable {
             case appNotFound = "app_not_found"
             case appExists = "app_exists"
             case entryNotFound = "entry_not_found"
+            case routeTaken = "route_taken"
             case unreadable
         }
         private let wrapped: Wrapped
@@ -92,6 +93,8 @@ public struct HostConfigError: ActionableError, Equatable {
         public static let appExists = Code(.appExists)
         /// `add` found no entry point to run.
         public static let entryNotFound = Code(.entryNotFound)
+        /// `add` of an app whose route another app already has.
+        public static let routeTaken = Code(.routeTaken)
         /// A file that cannot be read.
         public static let unreadable = Code(.unreadable)
 

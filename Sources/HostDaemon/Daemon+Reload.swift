@@ -35,16 +35,20 @@ extension Daemon {
             return
         }
         let names = (try? catalog.appNames()) ?? []
-        var configs: [String: AppConfig] = [:]
+        var resolved: [ResolvedApp] = []
         var problems: [String] = []
         for name in names {
             let loaded = catalog.load(name, global: global)
-            if let config = loaded.resolved?.config {
-                configs[name] = config
+            if let app = loaded.resolved {
+                resolved.append(app)
             } else {
                 problems += loaded.diagnostics.map(\.description)
             }
         }
+        if problems.isEmpty {
+            problems = RouteConflicts.find(in: resolved, handlerPath: layout.handlerConfigPath).map(\.description)
+        }
+        let configs = Dictionary(uniqueKeysWithValues: resolved.map { ($0.config.name, $0.config) })
         guard problems.isEmpty else {
             for problem in problems { log.write(problem) }
             log.write("hostctl: reload refused: config problems above; still running on the old configs")

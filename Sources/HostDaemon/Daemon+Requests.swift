@@ -60,16 +60,24 @@ extension Daemon {
                     hint: "fix them, then `hostctl check`",
                     details: problems.diagnostics.map(\.description)))
         }
-        var configs: [AppConfig] = []
+        var resolved: [ResolvedApp] = []
         var details: [String] = []
         for name in names {
             let loaded = catalog.load(name, global: global)
-            if let config = loaded.resolved?.config {
-                configs.append(config)
+            if let app = loaded.resolved {
+                resolved.append(app)
             } else {
                 details += loaded.diagnostics.map(\.description)
             }
         }
+        if details.isEmpty {
+            // No two apps may claim one route: these against each other and against the other apps
+            // that have a route now (running or stopped).
+            let others = routes.configs.filter { !names.contains($0.name) }
+            details = RouteConflicts.find(in: resolved, others: others, handlerPath: layout.handlerConfigPath)
+                .map(\.description)
+        }
+        let configs = resolved.map(\.config)
         guard details.isEmpty else {
             return .failure(
                 ControlFailure(
@@ -207,6 +215,14 @@ extension Daemon {
                         name: name, state: "failed",
                         reason: "config problems: \(loaded.diagnostics.first?.description ?? "unknown")",
                         route: "", workers: []))
+                continue
+            }
+            if let owner = routes.configs.first(where: { RouteConflicts.overlap(config, $0) }) {
+                apps.append(
+                    StatusDocument.App(
+                        name: name, state: "failed",
+                        reason: "config problems: route \(config.route.path) is also the route of app '\(owner.name)'",
+                        route: config.route.path, workers: []))
                 continue
             }
             let count = config.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : config.workers

@@ -173,14 +173,25 @@ public actor Daemon {
     /// for their first ready worker), the ones `hostctl stop` stopped as stopped (503).
     nonisolated func routeEveryApp(stopped: StoppedApps) -> [AppConfig] {
         var configs: [AppConfig] = []
+        var routed: [ResolvedApp] = []
         let global = loadGlobal() ?? GlobalConfig.builtIn(path: layout.globalConfigPath)
         for name in (try? catalog.appNames()) ?? [] {
             let loaded = catalog.load(name, global: global)
-            guard let config = loaded.resolved?.config else {
+            guard let app = loaded.resolved else {
                 for problem in loaded.diagnostics { log.write("\(problem)") }
                 log.write("hostctl: \(name) not started: its config has problems")
                 continue
             }
+            // Of two apps that claim one route, the first by name gets it; `hostctl start` reports the other.
+            let conflicts = RouteConflicts.find(
+                in: [app], others: routed.map(\.config), handlerPath: layout.handlerConfigPath)
+            guard conflicts.isEmpty else {
+                for problem in conflicts { log.write("\(problem)") }
+                log.write("hostctl: \(name) not started: its route is another app's")
+                continue
+            }
+            routed.append(app)
+            let config = app.config
             routes.configure(config, starting: !stopped.contains(name))
             if !stopped.contains(name) { configs.append(config) }
         }

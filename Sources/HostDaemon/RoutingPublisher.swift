@@ -28,6 +28,9 @@ final class RoutingPublisher: Sendable {
     /// The one-line summary of the apps: `3 apps, 7/8 workers ready`, then the failed apps if any.
     var status: String { entries.withLock { Self.summary($0) } }
 
+    /// The configs of the apps that have a route, by name.
+    var configs: [AppConfig] { entries.withLock { $0.values.map(\.config).sorted { $0.name < $1.name } } }
+
     /// An app's config (new, or changed).
     ///
     /// Its route is published at once. `starting`: the app is about

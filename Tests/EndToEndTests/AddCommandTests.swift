@@ -43,6 +43,36 @@ struct AddCommandTests {
         #expect(!FileManager.default.fileExists(atPath: t.home + "/apps/dante.yml"))
     }
 
+    @Test func aRouteAnotherAppHas_isRefused_andNothingIsWritten() throws {
+        let t = try TempHome()
+        let app = try t.nodeApp("a")
+        #expect(try t.hostctl(["add", "one", app, "--route", "/same"]).status == 0)
+        for route in ["/same", "/same/"] {
+            let r = try t.hostctl(["add", "two", app, "--route", route])
+            #expect(r.status == 1, "\(r)")
+            #expect(
+                r.stderr == "hostctl: error: route /same is already the route of app 'one'\n"
+                    + "hint: pass another --route (or --host), or `hostctl remove one` first\n", "\(r)")
+            #expect(r.stdout.isEmpty, "\(r)")
+            #expect(!FileManager.default.fileExists(atPath: t.home + "/apps/two.yml"))
+        }
+        // On other hosts the same path is another route; a host in common is the same route again.
+        #expect(try t.hostctl(["add", "two", app, "--route", "/same", "--host", "b.example"]).status == 0)
+        let three = try t.hostctl([
+            "add", "three", app, "--route", "/same", "--host", "b.example", "--host", "c.example",
+        ])
+        #expect(three.status == 1 && three.stderr.contains("is already the route of app 'two'"), "\(three)")
+        // A route set by the app's own hostctl.yml (which a flag cannot override) is named with its file.
+        let other = try t.nodeApp("b")
+        try t.file("b/hostctl.yml", "route:\n  path: /same\n")
+        let overridden = try t.hostctl(["add", "four", other])
+        #expect(overridden.status == 1, "\(overridden)")
+        #expect(
+            overridden.stderr.contains("route.path is set in \(other)/hostctl.yml:2; change it there"), "\(overridden)")
+        #expect(!FileManager.default.fileExists(atPath: t.home + "/apps/four.yml"))
+        #expect(try t.hostctl(["check"]).status == 0)
+    }
+
     @Test func detectsPackageJSONMainBeforeServerJS() throws {
         let t = try TempHome()
         let app = try t.nodeApp("a")

@@ -240,6 +240,33 @@ struct DaemonTests {
         #expect(after.first?["state"] as? String == "ready", "\(after)")
     }
 
+    @Test func twoAppsOnOneRoute_theFirstByNameRuns_theOtherIsRefusedWithTheConflict() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fa")
+        // A handler config written by hand (add refuses it) claiming fa's route.
+        let taken = try t.read(t.home + "/apps/fa.yml").replacingOccurrences(of: "name: fa", with: "name: fb")
+        try taken.write(toFile: t.home + "/apps/fb.yml", atomically: true, encoding: .utf8)
+        let start = try t.hostctl(["start"])
+        #expect(start.status == 1, "\(start)")
+        #expect(
+            start.stderr.contains("fb.yml:") && start.stderr.contains("route /fa is also the route of app 'fa'"),
+            "\(start)")
+        #expect(try t.workers("fa").first?["state"] as? String == "ready")
+        let fb = try #require((try t.status("fb")?["apps"] as? [[String: Any]])?.first)
+        #expect(fb["state"] as? String == "failed", "\(fb)")
+        #expect((fb["reason"] as? String)?.contains("is also the route of app 'fa'") == true, "\(fb)")
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        #expect(httpGet(listen, "/fa/").contains("\r\n\r\nfa 1 "), "fa keeps its route")
+        // Neither a start nor a reload of fa lets fb in.
+        let startB = try t.hostctl(["start", "fb"])
+        #expect(startB.status == 1 && startB.stderr.contains("nothing was started"), "\(startB)")
+        let before = try t.workers("fa").compactMap { $0["pid"] as? Int }
+        let reload = try t.hostctl(["reload", "fa"])
+        #expect(reload.status == 0, "fa alone is fine: \(reload)")
+        #expect(try t.workers("fa").compactMap { $0["pid"] as? Int } != before)
+    }
+
     @Test func startWithInvalidConfig_startsNothing_andListsTheProblems() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

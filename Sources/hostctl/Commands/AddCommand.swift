@@ -18,7 +18,8 @@ struct AddCommand: ParsableCommand {
             with their defaults. Without --command or --entry the entry point is detected: package.json \
             "main", server.js, app.js, index.js (run with node), then app.py, main.py (run with python3). \
             Adding a name again with the same settings changes nothing; with other settings it fails \
-            unless --force.
+            unless --force. An app whose route (path, and hosts if any) another app already has is \
+            refused.
             """)
 
     @Argument(help: "The app's name: lower-case letters, digits and '-', at most 63 characters.")

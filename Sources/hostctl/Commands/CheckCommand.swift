@@ -50,7 +50,7 @@ struct CheckCommand: ParsableCommand {
             problems += loaded.diagnostics
             if let app = loaded.resolved { resolved.append(app) }
         }
-        if name == nil { problems += RouteConflicts.find(in: resolved, layout: layout) }
+        if name == nil { problems += RouteConflicts.find(in: resolved, handlerPath: layout.handlerConfigPath) }
         for problem in problems { Output.line(problem.description) }
         guard problems.isEmpty else {
             let fileCount = Set(problems.map(\.location.file)).count
@@ -59,28 +59,5 @@ struct CheckCommand: ParsableCommand {
                 hint: "fix the lines above, then run `hostctl check` again")
         }
         Output.line("ok: the global config and \(resolved.count) app\(resolved.count == 1 ? "" : "s") are valid")
-    }
-}
-
-/// Two apps that would receive the same requests.
-enum RouteConflicts {
-    static func find(in apps: [ResolvedApp], layout: HomeLayout) -> [ConfigDiagnostic] {
-        var problems: [ConfigDiagnostic] = []
-        for (index, app) in apps.enumerated() {
-            for other in apps[..<index] where app.config.route.path == other.config.route.path {
-                let hostsA = Set(app.config.route.hosts)
-                let hostsB = Set(other.config.route.hosts)
-                guard (hostsA.isEmpty && hostsB.isEmpty) || !hostsA.isDisjoint(with: hostsB) else { continue }
-                let location =
-                    app.values["route.path"]?.source.location
-                    ?? SourceLocation(file: layout.handlerConfigPath(app.config.name), line: 1, column: 1)
-                problems.append(
-                    ConfigDiagnostic(
-                        location,
-                        "route \(app.config.route.path) is also the route of app '\(other.config.name)'; give one of them another route.path or route.hosts"
-                    ))
-            }
-        }
-        return problems
     }
 }
