@@ -116,9 +116,10 @@ struct SupervisorCore {
             else { return }
             // starting -> (killed): not ready in time counts as a failure; its exit event follows.
             let timeout = ConfigDuration.format(config.ready.timeout)
+            let why = notReadyDetail(index)
             killHung(
-                index, process, reason: "worker \(slot) was not ready within \(timeout)",
-                note: "not ready within \(timeout): killing it (SIGKILL)")
+                index, process, reason: "worker \(slot) was not ready within \(timeout): \(why)",
+                note: "not ready within \(timeout) (\(why)): killing it (SIGKILL)")
         case .exited(let slot, let generation, let exit):
             await exited(slot: slot, generation: generation, exit: exit, group: &group)
         case .restartDue(let slot, let generation):
@@ -217,6 +218,20 @@ struct SupervisorCore {
                 "warning: MAINPID=\(mainPID) ignored: hostctl watches the process it started", about: source)
         }
         if message["READY"] == "1" { markReady(slot, generation, group: &group) }
+    }
+
+    /// What readiness waited for and did not see, so that the message points at the likely mistake
+    /// (an app listening on a fixed port instead of `$PORT`, a notify app that never sends READY=1).
+    func notReadyDetail(_ index: Int) -> String {
+        if config.ready.mode == .notify {
+            let status = slots[index].statusText.map { "; its last STATUS: \($0)" } ?? ""
+            return "it sent no READY=1 to $NOTIFY_SOCKET (ready.mode: notify)\(status)"
+        }
+        let endpoint = slots[index].endpoint.map(String.init(describing:)) ?? "its endpoint"
+        if config.handoff == .fd {
+            return "no HTTP answer on the socket passed as fd 3 (\(endpoint)); does the app serve LISTEN_FDS?"
+        }
+        return "nothing accepted connections on \(endpoint), its $PORT; does the app listen on $PORT?"
     }
 
     /// Sends `.readyDeadline` when the slot's ready timeout (maybe extended) ends.

@@ -66,7 +66,11 @@ struct DaemonContractTests {
         try t.addFixture("mute", ["--never-listen"], yaml: "ready:\n  timeout: 300ms\n")
         let r = try t.hostctl(["start", "mute"])
         #expect(r.status == 1)
-        #expect(r.stderr.contains("mute: worker 1 was not ready within 300ms"), "\(r)")
+        // It says what it waited for: a worker that ignores $PORT is the usual cause.
+        #expect(
+            r.stderr.contains(
+                "mute: worker 1 was not ready within 300ms: nothing accepted connections on \(t.home)/run/apps/mute/1.1.sock, its $PORT; does the app listen on $PORT?"
+            ), "\(r)")
     }
 
     @Test func sigtermToServe_stopsEveryAppAndExits0() throws {

@@ -34,7 +34,10 @@ struct NotifyWorkerTests {
             "nx", ["--notify-never"], yaml: "ready:\n  mode: notify\n  timeout: 400ms\nrestart:\n  policy: never\n")
         let r = try t.hostctl(["start", "nx"])
         #expect(r.status == 1, "\(r)")
-        #expect(r.stderr.contains("not ready within 400ms"), "\(r)")
+        #expect(
+            r.stderr.contains(
+                "not ready within 400ms: it sent no READY=1 to $NOTIFY_SOCKET (ready.mode: notify); its last STATUS: warming up"
+            ), "\(r)")
     }
 
     @Test func readyFromAnotherUser_isIgnored() throws {
