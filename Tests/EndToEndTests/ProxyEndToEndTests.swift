@@ -36,6 +36,25 @@ struct ProxyEndToEndTests {
         #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 OK"))
     }
 
+    @Test func startWithAnotherHOSTCTL_LISTEN_whileRunning_warnsThatTheListenerStays() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let elsewhere = try t.hostctl(["start"], environment: ["HOSTCTL_LISTEN": "127.0.0.1:1"])
+        #expect(elsewhere.status == 0, "\(elsewhere)")
+        #expect(
+            elsewhere.stderr
+                == "hostctl: warning: hostctl was already running and listens on \(listen), not on 127.0.0.1:1 "
+                + "(HOSTCTL_LISTEN); to move it: `hostctl shutdown`, then `hostctl start`\n", "\(elsewhere)")
+        // The same address, or port 0 (any), is no reason to warn.
+        for same in [listen, "127.0.0.1:0"] {
+            let r = try t.hostctl(["start"], environment: ["HOSTCTL_LISTEN": same])
+            #expect(r.status == 0 && r.stderr.isEmpty, "\(r)")
+        }
+    }
+
     @Test func busyPort_failsTheStartClearly() throws {
         let t = try TempHome()
         let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -41,7 +41,8 @@ struct StartCommand: ParsableCommand {
             Reads the named apps' configs from disk afresh. Exits 0 once every worker of every named app is \
             ready; exits 1 at once when a worker fails before it is ready, quoting its exit and last stderr \
             lines, while the daemon goes on restarting it. A stopped app stays stopped across daemon \
-            restarts until started again.
+            restarts until started again. A daemon that is already running keeps its listener: when \
+            HOSTCTL_LISTEN names another address, a warning says where it listens.
             """)
 
     @Argument(help: "The apps to start; all when none are named.")
@@ -55,9 +56,24 @@ struct StartCommand: ParsableCommand {
     func run() throws {
         for name in names { if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) } }
         let connection = DaemonConnection(layout: global.layout, home: global.home)
-        try connection.ensureRunning()
+        if try connection.ensureRunning() == .alreadyRunning { warnIfListeningElsewhere(connection) }
         let response = try connection.send(ControlRequest(command: .start, apps: names, wait: !noWait), timeout: nil)
         for message in response.messages { Output.line(message) }
+    }
+
+    /// A daemon that was already running keeps its listener: says so when HOSTCTL_LISTEN asks for
+    /// another one (`start` would otherwise look as if it had moved it).
+    private func warnIfListeningElsewhere(_ connection: DaemonConnection) {
+        guard let wanted = Environment.variables["HOSTCTL_LISTEN"], !wanted.isEmpty else { return }
+        let requested = wanted.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !requested.contains(where: { $0.hasSuffix(":0") }),
+            let listening = try? connection.send(ControlRequest(command: .status)).status?.listen,
+            Set(requested) != Set(listening)
+        else { return }
+        Output.warning(
+            "hostctl was already running and listens on \(listening.joined(separator: ", ")), not on "
+                + "\(requested.joined(separator: ", ")) (HOSTCTL_LISTEN); to move it: `hostctl shutdown`, then `hostctl start`"
+        )
     }
 }
 

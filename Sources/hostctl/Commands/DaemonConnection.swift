@@ -60,10 +60,14 @@ struct DaemonConnection {
         }
     }
 
+    /// Whether `ensureRunning` found the daemon running or started it.
+    enum Daemon { case alreadyRunning, started }
+
     /// Starts `hostctl serve` for this home in the background unless a daemon answers already, and
     /// waits until it accepts control connections.
-    func ensureRunning() throws {
-        if client.isRunning() { return }
+    @discardableResult
+    func ensureRunning() throws -> Daemon {
+        if client.isRunning() { return .alreadyRunning }
         do {
             try layout.create()
         } catch {
@@ -91,7 +95,7 @@ struct DaemonConnection {
         let deadline = ContinuousClock.now.advanced(by: .seconds(15))
         var delay = Duration.milliseconds(2)
         while ContinuousClock.now < deadline {
-            if client.isRunning() { return }
+            if client.isRunning() { return .started }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 let said = Self.lastError(in: logPath, from: logStart)
                 throw CommandError(
