@@ -76,6 +76,7 @@ public enum LogReader {
     public static func last(
         _ count: Int?, app: String, directory: String, filter: LogFilter, currentEnd: Int64? = nil
     ) -> [LogRecord] {
+        if count == 0 { return [] }
         var found: [LogRecord] = []
         let paths = files(app: app, directory: directory)
         for (position, path) in paths.enumerated().reversed() {

@@ -29,6 +29,9 @@ struct LogReaderTests {
         writeTimed(1...200, to: writer)
         #expect(LogReader.files(app: "a", directory: dir.path).count > 3)
         #expect(numbers(LogReader.last(5, app: "a", directory: dir.path, filter: LogFilter())) == Array(196...200))
+        // `-n 0` is none (as for tail), e.g. `hostctl logs -n 0 -f` for new lines only.
+        #expect(LogReader.last(0, app: "a", directory: dir.path, filter: LogFilter()).isEmpty)
+        #expect(LogReader.last(1, app: "a", directory: dir.path, filter: LogFilter()).count == 1)
         let across = LogReader.last(60, app: "a", directory: dir.path, filter: LogFilter())
         #expect(numbers(across) == Array(141...200), "60 lines span several files")
         let errors = LogReader.last(3, app: "a", directory: dir.path, filter: LogFilter(stream: .err))
