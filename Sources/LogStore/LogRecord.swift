@@ -98,38 +98,75 @@ public struct LogRecord: Sendable, Equatable {
 
     /// See `escapedText`.
     public static func escape(_ bytes: [UInt8]) -> String {
-        if bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 9 }) { return String(decoding: bytes, as: UTF8.self) }
-        // Built as UTF-8 bytes, then decoded once: linear in the text (appending to a String's
-        // scalar view copies the string on every append, quadratic on a line of binary output).
-        var result: [UInt8] = []
-        result.reserveCapacity(bytes.count + bytes.count / 2)
-        let digits = Array("0123456789abcdef".utf8)
-        func hex(_ byte: UInt8) {
-            result.append(UInt8(ascii: "\\"))
-            result.append(UInt8(ascii: "x"))
-            result.append(digits[Int(byte >> 4)])
-            result.append(digits[Int(byte & 15)])
-        }
-        var parser = Unicode.UTF8.ForwardParser()
-        var iterator = bytes.makeIterator()
-        var offset = 0
-        loop: while true {
-            switch parser.parseScalar(from: &iterator) {
-            case .valid(let encoded):
-                let value = Unicode.UTF8.decode(encoded).value
-                if (value < 0x20 && value != 9) || (value >= 0x7F && value < 0xA0) {
-                    for byte in encoded { hex(byte) }
-                } else {
-                    result += encoded
+        bytes.withUnsafeBufferPointer { input in
+            if input.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 9 }) {
+                return String(decoding: input, as: UTF8.self)
+            }
+            // One pass over the bytes into a buffer of the worst case (every byte as `\xNN`), then
+            // one String: no per-scalar allocation or reference counting.
+            return String(unsafeUninitializedCapacity: input.count * 4) { output in
+                var written = 0
+                func hex(_ byte: UInt8) {
+                    let digits: StaticString = "0123456789abcdef"
+                    output[written] = UInt8(ascii: "\\")
+                    output[written + 1] = UInt8(ascii: "x")
+                    output[written + 2] = digits.utf8Start[Int(byte >> 4)]
+                    output[written + 3] = digits.utf8Start[Int(byte & 15)]
+                    written += 4
                 }
-                offset += encoded.count
-            case .error(let length):
-                for byte in bytes[offset..<(offset + length)] { hex(byte) }
-                offset += length
-            case .emptyInput:
-                break loop
+                var index = 0
+                while index < input.count {
+                    let lead = input[index]
+                    if lead < 0x80 {
+                        if (lead < 0x20 && lead != 9) || lead == 0x7F {
+                            hex(lead)
+                        } else {
+                            output[written] = lead
+                            written += 1
+                        }
+                        index += 1
+                        continue
+                    }
+                    let length = validSequenceLength(input, at: index)
+                    if length == 0 {
+                        // Not UTF-8: this byte is escaped, and the next one looked at on its own.
+                        hex(lead)
+                        index += 1
+                    } else if lead == 0xC2 && input[index + 1] < 0xA0 {
+                        // A C1 control (U+0080 to U+009F).
+                        hex(lead)
+                        hex(input[index + 1])
+                        index += 2
+                    } else {
+                        for offset in 0..<length { output[written + offset] = input[index + offset] }
+                        written += length
+                        index += length
+                    }
+                }
+                return written
             }
         }
-        return String(decoding: result, as: UTF8.self)
+    }
+
+    /// The length of the well-formed UTF-8 sequence of 2 to 4 bytes starting at `index`, or 0 (RFC
+    /// 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+    static func validSequenceLength(_ input: UnsafeBufferPointer<UInt8>, at index: Int) -> Int {
+        let lead = input[index]
+        let length: Int
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: (length, low) = (3, 0xA0)
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: (length, high) = (3, 0x9F)
+        case 0xF0: (length, low) = (4, 0x90)
+        case 0xF1...0xF3: length = 4
+        case 0xF4: (length, high) = (4, 0x8F)
+        default: return 0
+        }
+        guard index + length <= input.count, (low...high).contains(input[index + 1]) else { return 0 }
+        for offset in 2..<length where !(0x80...0xBF).contains(input[index + offset]) { return 0 }
+        return length
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import HostConfig
 import Testing
 
@@ -102,6 +103,27 @@ struct ValueTests {
             let (layer, problems) = ConfigDecoder.decode(yaml, file: "f", kind: .override)
             #expect(problems.isEmpty, "\(text): \(problems)")
             #expect(layer["command"] == .strings(["x", text]), "\(text)")
+        }
+    }
+
+    @Test func jsonStrings_escapeWhatJSONRequires_andReadBackAsTheSameText() throws {
+        #expect(JSONValue.string("a\"b\\c\n\r\t\u{07}\u{7F}é🙂").text == #""a\"b\\c\n\r\t\u0007\u007fé🙂""#)
+        // Random strings of the characters around every escaping rule read back (by Foundation's
+        // parser) as exactly what was written.
+        let alphabet: [Character] = [
+            "a", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1B}", "\u{7F}", "\u{80}", "é", "—", "🙂",
+            "\u{2028}",
+        ]
+        var state: UInt64 = 42
+        for _ in 0..<2_000 {
+            var text = ""
+            for _ in 0..<16 {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                text.append(alphabet[Int(state >> 33) % alphabet.count])
+            }
+            let encoded = JSONValue.array([.string(text)]).text
+            let decoded = try JSONSerialization.jsonObject(with: Data(encoded.utf8)) as? [String]
+            #expect(decoded == [text], "\(encoded)")
         }
     }
 }

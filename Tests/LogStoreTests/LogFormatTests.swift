@@ -28,6 +28,53 @@ struct LogFormatTests {
         #expect(LogRecord.escape([0xC2, 0x9B]) == "\\xc2\\x9b", "a C1 control (CSI) is escaped too")
     }
 
+    @Test func escape_agreesWithTheStandardLibrarysUTF8Decoder_onRandomBytes() {
+        // The reference: the standard library's UTF-8 parser, scalar by scalar (what escape used
+        // before it was written as one pass over the bytes).
+        func reference(_ bytes: [UInt8]) -> String {
+            var result = ""
+            var parser = Unicode.UTF8.ForwardParser()
+            var iterator = bytes.makeIterator()
+            var offset = 0
+            func hex(_ byte: UInt8) { result += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16) }
+            while true {
+                switch parser.parseScalar(from: &iterator) {
+                case .valid(let encoded):
+                    let value = Unicode.UTF8.decode(encoded).value
+                    if (value < 0x20 && value != 9) || (value >= 0x7F && value < 0xA0) {
+                        for byte in encoded { hex(byte) }
+                    } else {
+                        result.unicodeScalars.append(Unicode.Scalar(value)!)
+                    }
+                    offset += encoded.count
+                case .error(let length):
+                    for byte in bytes[offset..<(offset + length)] { hex(byte) }
+                    offset += length
+                case .emptyInput:
+                    return result
+                }
+            }
+        }
+        // Bytes near every boundary of UTF-8's rules: ASCII controls, continuation bytes, the leads
+        // with restricted second bytes (E0, ED, F0, F4), overlong leads, and bytes never valid.
+        let interesting: [UInt8] = [
+            0x00, 0x09, 0x0A, 0x1B, 0x20, 0x41, 0x7E, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2,
+            0xC3, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF,
+        ]
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        var mismatches: [[UInt8]] = []
+        for _ in 0..<20_000 {
+            let input = (0..<(next() % 12)).map { _ in interesting[next() % interesting.count] }
+            if LogRecord.escape(input) != reference(input) { mismatches.append(input) }
+        }
+        let first = Array(mismatches.prefix(3))
+        #expect(mismatches.count == 0, "first differences: \(first)")
+    }
+
     @Test func splitter_handlesChunksCRLFLongLinesAndAFinalPartialLine() {
         var splitter = LineSplitter(maxLine: 8)
         var lines: [(String, Bool)] = []
