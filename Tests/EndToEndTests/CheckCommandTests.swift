@@ -60,6 +60,10 @@ struct CheckCommandTests {
         #expect(r.status == 1)
         #expect(r.stdout.contains("route /same is also the route of app 'one'"), "\(r)")
         #expect(r.stdout.split(separator: "\n").count == 1, "\(r)")
+        // Checking one app checks its route against the others too.
+        let two = try t.hostctl(["check", "two"])
+        #expect(two.status == 1 && two.stdout.contains("route /same is also the route of app 'one'"), "\(two)")
+        #expect(try t.hostctl(["check", "three"]).status == 0)
     }
 
     @Test func handlerFileNameThatIsNotAnAppName_isReported() throws {

@@ -50,7 +50,14 @@ struct CheckCommand: ParsableCommand {
             problems += loaded.diagnostics
             if let app = loaded.resolved { resolved.append(app) }
         }
-        if name == nil { problems += RouteConflicts.find(in: resolved, handlerPath: layout.handlerConfigPath) }
+        if let name {
+            // One app: its route against every other app's (whose own problems are not this check's).
+            let others = files.filter { $0 != name && ValueRules.checkAppName($0) == nil }
+                .compactMap { catalog.load($0, global: globalConfig).resolved?.config }
+            problems += RouteConflicts.find(in: resolved, others: others, handlerPath: layout.handlerConfigPath)
+        } else {
+            problems += RouteConflicts.find(in: resolved, handlerPath: layout.handlerConfigPath)
+        }
         for problem in problems { Output.line(problem.description) }
         guard problems.isEmpty else {
             let fileCount = Set(problems.map(\.location.file)).count
