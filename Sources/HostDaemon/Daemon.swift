@@ -263,6 +263,8 @@ public actor Daemon {
             for detail in failure.details { log.write(detail) }
             log.write("hostctl: \(name): \(failure.message); the workers go on as they are")
             entry.supervisor.note("watch: \(paths.joined(separator: ", ")) changed, but \(failure.message)")
+            // The problems too, file:line first, where `hostctl logs NAME` shows them.
+            for detail in failure.details { entry.supervisor.note("watch: \(detail)") }
             return
         }
         entry.supervisor.note("watch: \(paths.joined(separator: ", ")) changed: reloading")

@@ -90,6 +90,9 @@ struct WatchTests {
         let text = try logs(t, "fx")
         #expect(reported, "\(text)")
         #expect(try logs(t, "fx").contains("the workers go on as they are"))
+        // The app's own log has the problem with its line, where `hostctl logs fx` shows it.
+        let own = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
+        #expect(own.contains("fx/- hostctl | watch: \(t.root)/apps/fx/hostctl.yml:1:"), "\(own)")
         #expect(try t.workers("fx").first?["pid"] as? Int == pid)
     }
 }
