@@ -147,12 +147,16 @@ extension Daemon {
         }
         var failures: [String] = []
         var busy: [String] = []
+        var unserved: [String] = []
         for (name, supervisor, config) in work {
             let result = await supervisor.reload(config)
             reported(name, result)
             switch result {
             case .done: continue
-            case .failed(let reason): failures.append(reason)
+            case .failed(let reason):
+                failures.append(reason)
+                let snapshot = await supervisor.snapshot()
+                if !snapshot.workers.contains(where: { $0.state == .ready }) { unserved.append(name) }
             case .busy: busy.append(name)
             }
             // The supervisor stayed on, or went back to, the old config: so do the records and the route.
@@ -169,12 +173,13 @@ extension Daemon {
                     hint: "wait until `hostctl status` no longer shows it reloading, then reload again"))
         }
         guard failures.isEmpty else {
+            // Only say that old workers go on serving when they do.
+            let hint =
+                unserved.isEmpty
+                ? "the workers that were ready go on serving, on the old config; `hostctl logs NAME` shows why the new one was not ready"
+                : "\(unserved.joined(separator: ", ")) has no ready worker; `hostctl logs \(unserved[0])` shows why, and the daemon goes on restarting it"
             return ControlResponse(
-                failure: ControlFailure(
-                    code: "reload_failed", message: failures.joined(separator: "; "),
-                    hint:
-                        "the workers that were ready go on serving, on the old config; `hostctl logs NAME` shows why the new one was not ready"
-                ))
+                failure: ControlFailure(code: "reload_failed", message: failures.joined(separator: "; "), hint: hint))
         }
         return ControlResponse(messages: names.map { "\($0) reloaded" })
     }

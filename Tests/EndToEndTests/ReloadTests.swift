@@ -108,6 +108,7 @@ struct ReloadTests {
         let r = try t.hostctl(["reload", "fx"])
         #expect(r.status == 1, "\(r)")
         #expect(r.stderr.contains("before ready") && r.stderr.contains("Cannot find module"), "\(r)")
+        #expect(r.stderr.contains("hint: the workers that were ready go on serving, on the old config"), "\(r)")
         let workers = try t.workers("fx")
         #expect(workers.compactMap { $0["pid"] as? Int } == before, "\(workers)")
         #expect(workers.allSatisfy { $0["state"] as? String == "ready" })
@@ -154,6 +155,9 @@ struct ReloadTests {
         // Still broken: the reload says so, quoting the worker.
         let broken = try t.hostctl(["reload", "fx"])
         #expect(broken.status == 1 && broken.stderr.contains("before ready"), "\(broken)")
+        // No old worker serves, and the hint does not pretend one does.
+        #expect(
+            broken.stderr.contains("hint: fx has no ready worker; `hostctl logs fx` shows why"), "\(broken)")
         // Fixed: the reload starts the new config at once (not at the next restart after a backoff)
         // and returns once it is ready.
         let path = t.home + "/apps/fx.yml"
