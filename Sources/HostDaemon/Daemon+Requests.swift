@@ -133,6 +133,7 @@ extension Daemon {
         for (name, result) in results { report(name, result) }
         var failures: [String] = []
         var retrying = false
+        var stoppedMeanwhile: [String] = []
         for (name, result) in results {
             switch result {
             case .ready: continue
@@ -140,14 +141,22 @@ extension Daemon {
                 retrying = true
                 failures.append(reason.hasPrefix("\(name):") ? reason : "\(name): \(reason)")
             case .cannotRun(let reason): failures.append(reason.hasPrefix("\(name):") ? reason : "\(name): \(reason)")
-            case .stopped: failures.append("\(name): stopped while starting")
+            case .stopped:
+                failures.append("\(name): stopped while starting")
+                stoppedMeanwhile.append(name)
             }
         }
         guard failures.isEmpty else {
-            let hint =
-                retrying
-                ? "the daemon keeps restarting it; `hostctl status` shows how it goes, `hostctl stop` stops it"
-                : "fix the app's command or settings (`hostctl show NAME`), then `hostctl start NAME` again"
+            let hint: String
+            if retrying {
+                hint = "the daemon keeps restarting it; `hostctl status` shows how it goes, `hostctl stop` stops it"
+            } else if stoppedMeanwhile.count == failures.count {
+                // Nothing to fix: a stop, remove or shutdown came before the workers were ready.
+                hint =
+                    "it was stopped (`hostctl stop`, `remove` or `shutdown`) before it was ready; nothing is wrong with it"
+            } else {
+                hint = "fix the app's command or settings (`hostctl show NAME`), then `hostctl start NAME` again"
+            }
             return ControlResponse(
                 failure: ControlFailure(code: "not_ready", message: failures.joined(separator: "; "), hint: hint))
         }

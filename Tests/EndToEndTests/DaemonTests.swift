@@ -267,6 +267,27 @@ struct DaemonTests {
         #expect(try t.workers("fa").compactMap { $0["pid"] as? Int } != before)
     }
 
+    @Test func startInterruptedByAStop_saysItWasStopped_notThatSomethingIsWrong() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--start-delay", "3000"])
+        // `start` waits for a worker that takes 3 s; a `stop` comes meanwhile.
+        let home = t.home
+        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var start: RunResult?
+        DispatchQueue.global().async {
+            start = try? runHostctl(["start", "--home", home])
+            finished.signal()
+        }
+        #expect(try waitUntil(10) { try t.workers("fx").first?["state"] as? String == "starting" })
+        #expect(try t.hostctl(["stop", "fx"]).status == 0)
+        #expect(finished.wait(timeout: .now() + 20) == .success)
+        let r = try #require(start)
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("hostctl: error: fx: stopped while starting"), "\(r)")
+        #expect(r.stderr.contains("before it was ready; nothing is wrong with it"), "\(r)")
+    }
+
     @Test func startWithInvalidConfig_startsNothing_andListsTheProblems() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
