@@ -276,15 +276,19 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Moves the exchange to another ready worker, once.
     ///
     /// False when it cannot be retried. After a reused
-    /// idle connection failed (`stale`), the worker is not at fault: it may be picked again, on a new connection.
+    /// idle connection failed (`stale`), the worker may not be at fault (it closed an idle connection),
+    /// but it may as well have died, which looks the same and leaves it the least loaded: another
+    /// ready worker is picked first, and the same one, on a new connection, only when it is the only one.
     private func retry(stale: Bool = false) -> Bool {
         guard let current = exchange, current.attempts < 2, phase == .connecting || phase == .response else {
             return false
         }
         releaseWorker(current)
-        if stale { current.freshOnly = true } else { current.failed = current.worker }
+        let previous = current.worker
+        if stale { current.freshOnly = true } else { current.failed = previous }
         guard let app = pool.table.app(named: current.app),
-            let next = state.pick(app, start: pool.nextRotation(), excluding: current.failed)
+            let next = state.pick(app, start: pool.nextRotation(), excluding: previous)
+                ?? (stale ? state.pick(app, start: pool.nextRotation()) : nil)
         else {
             return false
         }

@@ -16,7 +16,11 @@ final class ProxyHarness: @unchecked Sendable {
     let proxy: ProxyServer
     var port = 0
 
-    init(workers count: Int, settings: ProxySettings = ProxySettings(), arguments: [String] = ["--echo"]) async throws {
+    /// `argumentsOf`, when given, chooses each worker's arguments by its index (from 1) instead.
+    init(
+        workers count: Int, settings: ProxySettings = ProxySettings(), arguments: [String] = ["--echo"],
+        argumentsOf: ((Int) -> [String])? = nil
+    ) async throws {
         var template = Array("/tmp/hcp-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
         root = String(cString: made)
@@ -24,7 +28,7 @@ final class ProxyHarness: @unchecked Sendable {
             let path = "\(root)/\(index).sock"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: fixtureWorker)
-            process.arguments = arguments
+            process.arguments = argumentsOf?(index) ?? arguments
             process.environment = ["PORT": path, "HOSTCTL_APP": "dante", "HOSTCTL_WORKER": String(index)]
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -42,9 +46,10 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     /// Publishes the table: `dante` at /dante with the workers, `gone` stopped, `root` with none yet.
-    func publish(extra: [EndpointTable.App] = [], readyTimeout: Duration = .seconds(1)) {
-        let workers = endpoints.enumerated().map {
-            EndpointTable.Worker(endpoint: $0.element, slot: $0.offset + 1, generation: 1, maxConcurrent: 1024)
+    /// `only`: these workers (by index, from 1), the others not ready.
+    func publish(extra: [EndpointTable.App] = [], readyTimeout: Duration = .seconds(1), only: [Int]? = nil) {
+        let workers = (only ?? Array(1...endpoints.count)).map {
+            EndpointTable.Worker(endpoint: endpoints[$0 - 1], slot: $0, generation: 1, maxConcurrent: 1024)
         }
         proxy.update(
             EndpointTable(
@@ -409,6 +414,34 @@ struct ProxyIntegrationTests {
         let first = await exited(h.workers[0])
         let second = await exited(h.workers[1])
         #expect(first && second, "both workers saw the request")
+        await h.tearDown()
+    }
+
+    @Test func idempotentRequest_whoseWorkerDiesOnAPooledConnection_isRetriedOnAnotherWorker() async throws {
+        // Worker 1 dies on /die; worker 2 answers everything, and is kept busy with one request whose
+        // body is not complete yet, so that worker 1, idle, is the least loaded.
+        var settings = ProxySettings()
+        settings.slowStart = .zero
+        let h = try await ProxyHarness(
+            workers: 2, settings: settings, argumentsOf: { $0 == 1 ? ["--die-on-request"] : ["--echo"] })
+        h.publish(only: [2])
+        let held = connectTCP(h.port)
+        defer { close(held) }
+        let post = "POST /dante/held HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345"
+        _ = post.withCString { Glibc.send(held, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        let deadline = Date().addingTimeInterval(10)
+        while h.proxy.inFlight(h.endpoints[1]) != 1 && Date() < deadline { usleep(1000) }
+        #expect(h.proxy.inFlight(h.endpoints[1]) == 1, "worker 2 has the held request")
+        h.publish(only: [2, 1])
+        // A request to worker 1 leaves a pooled connection to it.
+        #expect(h.send("GET /dante/warm HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").contains("dante 1 "))
+        // Worker 1 dies on that connection, unanswered. A closed idle connection looks the same, but
+        // the retry must go to another ready worker, not back to the one that died (the least loaded).
+        let response = h.send("GET /dante/die HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200 ") && response.contains("dante 2 "), "\(response)")
+        #expect(await exited(h.workers[0]), "worker 1 saw the request")
+        _ = "67890".withCString { Glibc.send(held, $0, 5, Int32(MSG_NOSIGNAL)) }
+        #expect(readAll(held, until: { $0.contains("dante 2 ") }).hasPrefix("HTTP/1.1 200 "))
         await h.tearDown()
     }
 
