@@ -45,7 +45,9 @@ final class ProxyHarness: @unchecked Sendable {
         publish()
     }
 
-    /// Publishes the table: `dante` at /dante with the workers, `gone` stopped, `root` with none yet.
+    /// Publishes the table.
+    ///
+    /// `dante` at /dante with the workers, `gone` stopped, `root` with none yet.
     /// `only`: these workers (by index, from 1), the others not ready.
     func publish(extra: [EndpointTable.App] = [], readyTimeout: Duration = .seconds(1), only: [Int]? = nil) {
         let workers = (only ?? Array(1...endpoints.count)).map {
