@@ -21,6 +21,10 @@ extension Daemon {
             // The configs are checked before anything stops: a typo must not take a running app down.
             let checked = names(request).flatMap { freshConfigs($0, refusal: "nothing was restarted") }
             if case .failure(let failure) = checked { return ControlResponse(failure: failure) }
+            // Between the stop and the new workers, requests wait (up to ready.timeout) instead of 503.
+            let restarting = (try? names(request).get()) ?? []
+            for name in restarting { routes.restarting(name, true) }
+            defer { for name in restarting { routes.restarting(name, false) } }
             let stopped = await stop(request)
             if stopped.failure != nil { return stopped }
             return await start(request)
@@ -104,7 +108,9 @@ extension Daemon {
         for config in configs {
             if let existing = supervisors[config.name] {
                 if existing.config != config {
-                    // A changed config: stop the old workers, then start with the new one.
+                    // A changed config: stop the old workers, then start with the new one; requests
+                    // wait for it meanwhile (the route is marked until the start has an answer).
+                    routes.restarting(config.name, true)
                     await existing.supervisor.stop()
                     await existing.supervisor.update(config)
                     supervisors[config.name]?.config = config

@@ -12,6 +12,9 @@ final class RoutingPublisher: Sendable {
         var snapshot: AppSnapshot?
         /// Before its supervisor's first snapshot: whether the app is about to start.
         var starting = false
+        /// Stopped to be started again (`hostctl restart`, `start` with a changed config): requests
+        /// wait for the new workers rather than getting 503 in between.
+        var restarting = false
     }
 
     private let proxy: ProxyServer
@@ -36,7 +39,17 @@ final class RoutingPublisher: Sendable {
     /// Its route is published at once. `starting`: the app is about
     /// to start, so requests wait for it until its supervisor says otherwise.
     func configure(_ config: AppConfig, starting: Bool = false) {
-        publish { $0[config.name] = Entry(config: config, snapshot: $0[config.name]?.snapshot, starting: starting) }
+        publish {
+            $0[config.name] = Entry(
+                config: config, snapshot: $0[config.name]?.snapshot, starting: starting,
+                restarting: $0[config.name]?.restarting ?? false)
+        }
+    }
+
+    /// Marks an app as being restarted (or no longer); its supervisor's next state other than
+    /// stopping or stopped ends the mark too.
+    func restarting(_ name: String, _ flag: Bool) {
+        publish { $0[name]?.restarting = flag }
     }
 
     /// An app's new state, from its supervisor.
@@ -44,6 +57,7 @@ final class RoutingPublisher: Sendable {
         publish { entries in
             guard entries[snapshot.name] != nil else { return }
             entries[snapshot.name]?.snapshot = snapshot
+            if snapshot.state != .stopping && snapshot.state != .stopped { entries[snapshot.name]?.restarting = false }
         }
     }
 
@@ -97,7 +111,8 @@ final class RoutingPublisher: Sendable {
         case .running?, .reloading?: availability = workers.isEmpty ? .starting : .running
         case .starting?: availability = workers.isEmpty ? .starting : .running
         case nil: availability = entry.starting ? .starting : .unavailable
-        case .failed?, .stopped?, .stopping?: availability = workers.isEmpty ? .unavailable : .running
+        case .failed?, .stopped?, .stopping?:
+            availability = !workers.isEmpty ? .running : entry.restarting ? .starting : .unavailable
         }
         return EndpointTable.App(
             route: route, availability: availability, workers: workers, readyTimeout: config.ready.timeout)

@@ -288,6 +288,34 @@ struct DaemonTests {
         #expect(r.stderr.contains("before it was ready; nothing is wrong with it"), "\(r)")
     }
 
+    @Test func requestsDuringARestart_waitForTheNewWorkers_ratherThanGetting503() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        // A worker that ignores SIGTERM: the restart's stop takes its whole stop.timeout (1 s).
+        try t.addFixture("fx", ["--ignore-term"], yaml: "stop:\n  timeout: 1s\n")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let old = try #require(try t.workers("fx").first?["pid"] as? Int)
+        // The restart runs in the background (a Process of its own, not waited for meanwhile).
+        let restart = Process()
+        restart.executableURL = URL(fileURLWithPath: hostctlBinary)
+        restart.arguments = ["restart", "fx", "--home", t.home]
+        restart.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HOSTCTL_") }
+        restart.standardOutput = FileHandle.nullDevice
+        restart.standardError = FileHandle.nullDevice
+        try restart.run()
+        #expect(try waitUntil(10) { try t.workers("fx").first?["state"] as? String == "stopping" })
+        // Sent while the old worker is stopping: answered by the new one once it is ready.
+        let response = httpGet(listen, "/fx/")
+        #expect(response.hasPrefix("HTTP/1.1 200 "), "\(response)")
+        #expect(!response.contains(" \(old)\n"), "answered by the new worker: \(response)")
+        restart.waitUntilExit()
+        #expect(restart.terminationStatus == 0)
+        // A stopped app still answers 503 at once.
+        #expect(try t.hostctl(["stop", "fx"]).status == 0)
+        #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 503 "))
+    }
+
     @Test func startWithInvalidConfig_startsNothing_andListsTheProblems() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

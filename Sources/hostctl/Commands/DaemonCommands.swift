@@ -143,7 +143,9 @@ struct RestartCommand: ParsableCommand {
         abstract: "Stop, then start apps with their configs read afresh; wait until ready.",
         discussion: """
             The configs are checked first: when one has problems, they are printed (file:line:col) and \
-            nothing is stopped.
+            nothing is stopped. Requests that arrive while the old workers stop wait for the new ones \
+            (up to ready.timeout) rather than being answered 503; `hostctl reload` replaces workers \
+            one by one with no gap at all.
             """)
 
     @Argument(help: "The apps to restart.")
