@@ -365,8 +365,11 @@ public struct RequestHeadParser: Sendable {
         if bytes.first == UInt8(ascii: "["), let close = bytes.firstIndex(of: UInt8(ascii: "]")) {
             return Self.lowercased(bytes[...close])
         }
-        if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) { return Self.lowercased(bytes[..<colon]) }
-        return Self.lowercased(bytes[...])
+        var name = bytes[...]
+        if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) { name = bytes[..<colon] }
+        // A fully qualified name's trailing dot names the same host (as nginx reads it).
+        if name.count > 1 && name.last == UInt8(ascii: ".") { name = name.dropLast() }
+        return Self.lowercased(name)
     }
 
     /// ASCII lower-casing (a host name is ASCII once validated), without a copy when already lower-case.

@@ -128,6 +128,18 @@ struct RequestHeadParserTests {
         #expect(head.host == "app.example.com")
     }
 
+    @Test func hostWithATrailingDot_routesAsTheNameWithout() throws {
+        // "example.com." names the same host (a fully qualified name); nginx drops the dot too.
+        for (value, host) in [("Example.COM.:8080", "example.com"), ("a.", "a"), ("[::1]:80", "[::1]"), ("x", "x")] {
+            guard case .head(let head) = parse("GET / HTTP/1.1\r\nHost: \(value)\r\n\r\n") else {
+                Issue.record("refused: \(value)")
+                continue
+            }
+            #expect(head.host == host, "\(value)")
+            #expect(head.hostHeader == value, "forwarded as sent: \(value)")
+        }
+    }
+
     @Test func leadingEmptyLines_areSkipped() throws {
         guard case .head(let head) = parse("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n") else {
             Issue.record("")
