@@ -50,6 +50,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var framer: ChunkedFramer?
         var bodyBytes: Int64 = 0
         var released = false
+        /// The worker's final response head came (not a 100 Continue): no timer for the rest of the body.
+        var answered = false
 
         init(head: RequestHead, app: String, strip: Int, prefix: String, worker: WorkerState) {
             self.head = head
@@ -338,7 +340,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func forwardBody() {
         guard let current = exchange, let upstream = current.upstream else { return }
         guard var buffer = pending, buffer.readableBytes > 0 else {
-            if upstream.isWritable { resumeReading() } else { pauseReading() }
+            waitForBody(upstream)
             return
         }
         var finished = false
@@ -372,9 +374,29 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
         if finished {
             requestSent()
-        } else if upstream.isWritable {
-            resumeReading()
+        } else {
+            waitForBody(upstream)
         }
+    }
+
+    /// More of the body is to come: from the client, which may pause up to the body timeout (408
+    /// after), or, while the worker takes no more, from the worker's side (bounded by the response
+    /// timeout: a worker that neither reads nor answers gives 504).
+    private func waitForBody(_ upstream: any Channel) {
+        let answered = exchange?.answered ?? true
+        if upstream.isWritable {
+            resumeReading()
+            if !answered { arm(pool.table.settings.bodyTimeout, status: 408) }
+        } else {
+            pauseReading()
+            if !answered { arm(pool.table.settings.responseTimeout, status: 504) }
+        }
+    }
+
+    /// The worker's final response head arrived (interim 1xx heads aside).
+    func responseBegan() {
+        exchange?.answered = true
+        cancelTimer()
     }
 
     /// The whole request is out: wait for the response (bounded by the response timeout).
@@ -487,7 +509,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         guard writable else { return }
-        if phase == .body || phase == .upgraded { resumeReading() }
+        if phase == .body, let upstream = exchange?.upstream { waitForBody(upstream) }
+        if phase == .upgraded { resumeReading() }
     }
 
     // MARK: Helpers
@@ -560,7 +583,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Arms the one timer of the connection: header (408), response (504) or idle (close, status 0).
+    /// Arms the one timer of the connection: header or body (408), response (504) or idle (close, status 0).
     ///
     /// Lazy: arming only moves `deadline`; a scheduled task exists only when none is pending for an
     /// earlier time, and when it fires before the deadline it reschedules itself. So a request costs
@@ -595,6 +618,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
         case (0, .head), (408, .head):
             respond(408, "the request head did not arrive in time", close: true)
+        case (408, .body):
+            abandon(status: 408, reason: "the request body did not arrive in time")
         case (504, _):
             if let upstream = exchange?.upstream {
                 exchange?.upstreamHandler?.client = nil

@@ -10,6 +10,9 @@ public struct ProxySettings: Sendable {
     public var maxBody: Int64 = 100 << 20
     /// How long a client may take to send a request head (408 after).
     public var headerTimeout = Duration.seconds(10)
+    /// How long a client may pause while sending a request body (408 after, as nginx's
+    /// `client_body_timeout`): a stalled upload does not hold a worker's place for ever.
+    public var bodyTimeout = Duration.seconds(60)
     /// How long a worker may take to send the first response byte (504 after).
     public var responseTimeout = Duration.seconds(60)
     /// How long an idle keep-alive client connection is kept.

@@ -112,6 +112,7 @@ final class UpstreamHandler: ChannelInboundHandler {
                         return
                     }
                     if head.status < 200 { continue }  // 100 Continue, 103 Early Hints: another head follows.
+                    client.responseBegan()
                     keepAlive = head.keepAlive
                     switch head.framing {
                     case .none:

@@ -147,6 +147,9 @@ public enum ConfigSchema {
             "proxy.header_timeout", .duration(allowZero: false), "10s",
             "How long a client may take to send the request head (408 after)."),
         ConfigKey(
+            "proxy.body_timeout", .duration(allowZero: false), "60s",
+            "How long a client may pause while sending a request body (408 after)."),
+        ConfigKey(
             "proxy.response_timeout", .duration(allowZero: false), "60s",
             "How long a worker may take to send the first response byte (504 after)."),
         ConfigKey(

@@ -101,6 +101,7 @@ enum ProxyConfiguration {
         if let value = bytes("proxy.max_header_size") { settings.maxHeadSize = Int(value) }
         if let value = bytes("proxy.max_body") { settings.maxBody = value }
         if let value = time("proxy.header_timeout") { settings.headerTimeout = value }
+        if let value = time("proxy.body_timeout") { settings.bodyTimeout = value }
         if let value = time("proxy.response_timeout") { settings.responseTimeout = value }
         if let value = time("proxy.idle_timeout") { settings.idleTimeout = value }
         if let value = time("proxy.slow_start") { settings.slowStart = value }

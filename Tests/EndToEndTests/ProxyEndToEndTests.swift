@@ -114,7 +114,8 @@ struct ProxyEndToEndTests {
         defer { try? t.stopDaemon() }
         try t.file(
             "h/hostctl.yml",
-            "proxy:\n  max_body: 100\n  max_request_line: 1KiB\n  max_header_size: 2KiB\n  header_timeout: 300ms\n")
+            "proxy:\n  max_body: 100\n  max_request_line: 1KiB\n  max_header_size: 2KiB\n  header_timeout: 300ms\n"
+                + "  body_timeout: 300ms\n")
         try t.addFixture("fx")
         #expect(try t.hostctl(["start"]).status == 0)
         let listen = try #require((try t.status()?["listen"] as? [String])?.first)
@@ -127,6 +128,8 @@ struct ProxyEndToEndTests {
             raw("GET /fx/ HTTP/1.1\r\nHost: a\r\nX-Big: " + String(repeating: "b", count: 2100) + "\r\n\r\n").hasPrefix(
                 "HTTP/1.1 431 "))
         #expect(raw("GET /fx/ HTTP/1.1\r\nHost: a\r\n").hasPrefix("HTTP/1.1 408 "))
+        let stalled = raw("POST /fx/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhe")
+        #expect(stalled.hasPrefix("HTTP/1.1 408 ") && stalled.contains("body"), "\(stalled)")
         #expect(
             raw("POST /fx/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello").hasPrefix(
                 "HTTP/1.1 200 OK"))

@@ -323,6 +323,57 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func stalledRequestBody_gives408_afterTheBodyTimeout_andTheWorkerTakesTheNextRequest() async throws {
+        var settings = ProxySettings()
+        settings.bodyTimeout = .milliseconds(300)
+        let h = try await ProxyHarness(workers: 1, settings: settings)
+        let started = Date()
+        // 3 of the 10 body bytes, then nothing: the worker's place is not held for ever.
+        let stalled = h.send("POST /dante/ HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        #expect(stalled.hasPrefix("HTTP/1.1 408 "), "\(stalled)")
+        #expect(stalled.contains("the request body did not arrive in time"), "\(stalled)")
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+        // A body that keeps coming, each pause shorter than the timeout, is not cut off.
+        let fd = connectTCP(h.port)
+        defer { close(fd) }
+        let head = Array("POST /dante/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nConnection: close\r\n\r\n".utf8)
+        _ = head.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        for byte in Array("body".utf8) {
+            usleep(150_000)  // the pauses are the point of this case: each under the 300 ms timeout
+            var one = byte
+            _ = Glibc.send(fd, &one, 1, Int32(MSG_NOSIGNAL))
+        }
+        let slow = readAll(fd, until: nil)
+        #expect(slow.hasPrefix("HTTP/1.1 200 "), "\(slow)")
+        #expect(
+            h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n\r\n", until: { $0.hasSuffix("\n") }).hasPrefix("HTTP/1.1 200 "))
+        await h.tearDown()
+    }
+
+    @Test func workerThatNeitherReadsTheBodyNorAnswers_gives504_afterTheResponseTimeout() async throws {
+        var settings = ProxySettings()
+        settings.responseTimeout = .milliseconds(300)
+        let h = try await ProxyHarness(workers: 1, settings: settings, arguments: ["--deaf"])
+        let fd = connectTCP(h.port)
+        defer { close(fd) }
+        let body = [UInt8](repeating: 120, count: 64 << 20)
+        let head = Array("POST /dante/ HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+        _ = head.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // As much of the body as the buffers on the way take, until the proxy stops reading.
+        var offset = 0
+        while offset < body.count {
+            let sent = body[offset...].withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress, min($0.count, 65536), Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+            if sent <= 0 { break }
+            offset += sent
+        }
+        #expect(offset < body.count, "the proxy kept reading a body the worker does not take")
+        let response = readAll(fd, until: nil)
+        #expect(response.hasPrefix("HTTP/1.1 504 "), "\(response)")
+        await h.tearDown()
+    }
+
     @Test func idleKeepAliveClient_isClosedAfterTheIdleTimeout() async throws {
         var settings = ProxySettings()
         settings.idleTimeout = .milliseconds(300)

@@ -16,6 +16,7 @@
 //                        --then-serve, go on to listen and serve)
 //   --echo               answer with the request line, headers and body size too
 //   --silent             read requests but never answer them
+//   --deaf               accept connections but never read from them (nor close them)
 //   --drop-reused        close a connection, unanswered, when its second request arrives (as a worker that
 //                        closed an idle keep-alive connection just as a request was sent on it)
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
@@ -61,6 +62,7 @@ let grandchild = flag("--grandchild")
 let exitNow = flag("--exit-now")
 let echo = flag("--echo")
 let silent = flag("--silent")
+let deaf = flag("--deaf")
 let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
 let logRequests = flag("--log-requests")
@@ -299,6 +301,7 @@ while true {
         if draining { while true { sleep(3600) } }
         continue
     }
+    if deaf { continue }  // the connection stays open, unread, for the process's life
     Thread.detachNewThread {
         var received = [UInt8]()
         var served = 0
