@@ -69,6 +69,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var phase = Phase.head
     private var exchange: Exchange?
     private var timer: Scheduled<Void>?
+    /// While the client takes no more of what is written to it: closes it after the send timeout.
+    private var sendTimer: Scheduled<Void>?
     private var timerFiresAt: NIODeadline?
     private var deadline: NIODeadline?
     private var deadlineStatus = 0
@@ -132,7 +134,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Backpressure: stop reading the worker while the client cannot take more.
-        exchange?.upstreamHandler?.setReading(context.channel.isWritable)
+        let writable = context.channel.isWritable
+        exchange?.upstreamHandler?.setReading(writable)
+        sendTimer?.cancel()
+        sendTimer = nil
+        guard !writable, phase != .upgraded else { return }
+        // A client that stops reading is closed once it took nothing for the send timeout.
+        sendTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(pool.table.settings.sendTimeout)) {
+            [self] in
+            sendTimer = nil
+            guard phase != .upgraded, !context.channel.isWritable else { return }
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -141,6 +154,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         cancelTimer()
         timer?.cancel()
         timer = nil
+        sendTimer?.cancel()
+        sendTimer = nil
         state.connectionClosed()
         if let current = exchange {
             releaseWorker(current)

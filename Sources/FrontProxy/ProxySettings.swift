@@ -13,6 +13,12 @@ public struct ProxySettings: Sendable {
     /// How long a client may pause while sending a request body (408 after, as nginx's
     /// `client_body_timeout`): a stalled upload does not hold a worker's place for ever.
     public var bodyTimeout = Duration.seconds(60)
+    /// How long a client may take none of the response bytes sent to it before its connection is
+    /// closed (as nginx's `send_timeout`).
+    ///
+    /// A client that stops reading does not hold a worker's
+    /// place for ever. Upgraded connections are left alone.
+    public var sendTimeout = Duration.seconds(60)
     /// How long a worker may take to send the first response byte (504 after).
     public var responseTimeout = Duration.seconds(60)
     /// How long an idle keep-alive client connection is kept.

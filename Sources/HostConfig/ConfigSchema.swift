@@ -150,6 +150,9 @@ public enum ConfigSchema {
             "proxy.body_timeout", .duration(allowZero: false), "60s",
             "How long a client may pause while sending a request body (408 after)."),
         ConfigKey(
+            "proxy.send_timeout", .duration(allowZero: false), "60s",
+            "How long a client may take none of the response bytes sent to it before it is closed."),
+        ConfigKey(
             "proxy.response_timeout", .duration(allowZero: false), "60s",
             "How long a worker may take to send the first response byte (504 after)."),
         ConfigKey(

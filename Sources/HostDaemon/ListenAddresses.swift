@@ -102,6 +102,7 @@ enum ProxyConfiguration {
         if let value = bytes("proxy.max_body") { settings.maxBody = value }
         if let value = time("proxy.header_timeout") { settings.headerTimeout = value }
         if let value = time("proxy.body_timeout") { settings.bodyTimeout = value }
+        if let value = time("proxy.send_timeout") { settings.sendTimeout = value }
         if let value = time("proxy.response_timeout") { settings.responseTimeout = value }
         if let value = time("proxy.idle_timeout") { settings.idleTimeout = value }
         if let value = time("proxy.slow_start") { settings.slowStart = value }

@@ -115,7 +115,7 @@ struct ProxyEndToEndTests {
         try t.file(
             "h/hostctl.yml",
             "proxy:\n  max_body: 100\n  max_request_line: 1KiB\n  max_header_size: 2KiB\n  header_timeout: 300ms\n"
-                + "  body_timeout: 300ms\n")
+                + "  body_timeout: 300ms\n  send_timeout: 5s\n")
         try t.addFixture("fx")
         #expect(try t.hostctl(["start"]).status == 0)
         let listen = try #require((try t.status()?["listen"] as? [String])?.first)

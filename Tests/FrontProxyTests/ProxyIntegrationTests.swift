@@ -49,9 +49,12 @@ final class ProxyHarness: @unchecked Sendable {
     ///
     /// `dante` at /dante with the workers, `gone` stopped, `root` with none yet.
     /// `only`: these workers (by index, from 1), the others not ready.
-    func publish(extra: [EndpointTable.App] = [], readyTimeout: Duration = .seconds(1), only: [Int]? = nil) {
+    func publish(
+        extra: [EndpointTable.App] = [], readyTimeout: Duration = .seconds(1), only: [Int]? = nil,
+        maxConcurrent: Int = 1024
+    ) {
         let workers = (only ?? Array(1...endpoints.count)).map {
-            EndpointTable.Worker(endpoint: endpoints[$0 - 1], slot: $0, generation: 1, maxConcurrent: 1024)
+            EndpointTable.Worker(endpoint: endpoints[$0 - 1], slot: $0, generation: 1, maxConcurrent: maxConcurrent)
         }
         proxy.update(
             EndpointTable(
@@ -347,6 +350,38 @@ struct ProxyIntegrationTests {
         #expect(slow.hasPrefix("HTTP/1.1 200 "), "\(slow)")
         #expect(
             h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\n\r\n", until: { $0.hasSuffix("\n") }).hasPrefix("HTTP/1.1 200 "))
+        await h.tearDown()
+    }
+
+    @Test func clientThatStopsReading_isClosedAfterTheSendTimeout_andTheWorkersPlaceIsFreed() async throws {
+        var settings = ProxySettings()
+        settings.sendTimeout = .milliseconds(300)
+        let h = try await ProxyHarness(workers: 1, settings: settings)
+        // One place on the one worker: whoever holds it keeps every other request waiting.
+        h.publish(readyTimeout: .seconds(10), maxConcurrent: 1)
+        let size = 64 << 20
+        let fd = connectTCP(h.port)
+        defer { close(fd) }
+        var small: Int32 = 65536
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        _ = "GET /dante/bytes/\(size) HTTP/1.1\r\nHost: a\r\n\r\n".withCString {
+            Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL))
+        }
+        // The download began (so it holds the place), and this client reads none of it.
+        var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&ready, 1, 10_000) == 1)
+        // Another request gets the place once the stalled client was closed, long before its 10 s wait ends.
+        let other = h.send("GET /dante/after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(other.contains("GET /after HTTP/1.1"), "\(other.prefix(200))")
+        // The stalled client got what was buffered for it, then the end: not the whole download.
+        var total = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            guard count > 0 else { break }
+            total += count
+        }
+        #expect(total < size)
         await h.tearDown()
     }
 
