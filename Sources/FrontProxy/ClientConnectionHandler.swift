@@ -71,6 +71,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     /// While the client takes no more of what is written to it: closes it after the send timeout.
     private var sendTimer: Scheduled<Void>?
+    /// Since when the client has taken none of what is written to it (nil while it keeps up).
+    private var stalledSince: NIODeadline?
     private var timerFiresAt: NIODeadline?
     private var deadline: NIODeadline?
     private var deadlineStatus = 0
@@ -136,15 +138,27 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         // Backpressure: stop reading the worker while the client cannot take more.
         let writable = context.channel.isWritable
         exchange?.upstreamHandler?.setReading(writable)
-        sendTimer?.cancel()
-        sendTimer = nil
-        guard !writable, phase != .upgraded else { return }
-        // A client that stops reading is closed once it took nothing for the send timeout.
-        sendTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(pool.table.settings.sendTimeout)) {
-            [self] in
+        // A client that stops reading is closed once it took nothing for the send timeout. Lazy, as
+        // `arm`: a large response toggles writability on every write, and schedules no task for it.
+        if writable {
+            stalledSince = nil
+        } else if phase != .upgraded {
+            let now = pool.loop.now
+            stalledSince = now
+            if sendTimer == nil { scheduleSendCheck(at: now + TimeAmount(pool.table.settings.sendTimeout), context) }
+        }
+    }
+
+    private func scheduleSendCheck(at when: NIODeadline, _ context: ChannelHandlerContext) {
+        sendTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
             sendTimer = nil
-            guard phase != .upgraded, !context.channel.isWritable else { return }
-            context.close(promise: nil)
+            guard let since = stalledSince, phase != .upgraded else { return }
+            let due = since + TimeAmount(pool.table.settings.sendTimeout)
+            if pool.loop.now < due {
+                scheduleSendCheck(at: due, context)
+            } else {
+                context.close(promise: nil)
+            }
         }
     }
 
