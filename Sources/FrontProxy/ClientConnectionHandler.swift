@@ -338,7 +338,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             upstream.close(promise: nil)
             return
         }
-        handler.begin(client: self, method: current.head.method, upgrade: current.head.upgrade != nil)
+        handler.begin(
+            client: self, method: current.head.method, upgrade: current.head.upgrade != nil,
+            http10: current.head.version == .http10)
         // A pooled connection may have been paused for another client's backpressure: read it as this client allows.
         handler.setReading(context.channel.isWritable)
         current.upstream = upstream

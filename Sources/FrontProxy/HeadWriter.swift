@@ -52,7 +52,9 @@ enum HeadWriter {
         if let upgrade = head.upgrade {
             buffer.writeString("Connection: upgrade\r\nUpgrade: \(upgrade)\r\n")
         } else if head.version == .http10 {
-            buffer.writeStaticString("Connection: close\r\n")
+            // An HTTP/1.0 request is not persistent unless it says so: pass on what the client asked
+            // (ab -k, for one, speaks HTTP/1.0 with keep-alive).
+            buffer.writeStaticString(head.keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         }
         buffer.writeStaticString("X-Forwarded-For: ")
         if let forwardedFor {

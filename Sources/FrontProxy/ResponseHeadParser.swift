@@ -8,14 +8,18 @@ public struct ResponseHead: Sendable, Equatable {
     public var framing: BodyFraming
     /// Whether the worker keeps the connection open after this response.
     public var keepAlive: Bool
+    /// Whether its Connection header says `keep-alive` (what an HTTP/1.0 client needs to keep its
+    /// connection); `keepAlive` follows the response's own version.
+    public var saysKeepAlive: Bool
     /// How many bytes the head took.
     public var length: Int
 
     /// Creates a head.
-    public init(status: Int, framing: BodyFraming, keepAlive: Bool, length: Int) {
+    public init(status: Int, framing: BodyFraming, keepAlive: Bool, saysKeepAlive: Bool = false, length: Int) {
         self.status = status
         self.framing = framing
         self.keepAlive = keepAlive
+        self.saysKeepAlive = saysKeepAlive
         self.length = length
     }
 }
@@ -124,7 +128,8 @@ public enum ResponseHeadParser {
         }
         return .head(
             ResponseHead(
-                status: status, framing: framing, keepAlive: keepAlive && framing != .untilClose, length: index))
+                status: status, framing: framing, keepAlive: keepAlive && framing != .untilClose,
+                saysKeepAlive: keepAliveToken && !close, length: index))
     }
 
     /// The index of the CR of the next CR LF at or after `from`, or nil.

@@ -26,6 +26,10 @@ final class UpstreamHandler: ChannelInboundHandler {
     private var requestMethod = "GET"
     private var upgradeRequested = false
     private var keepAlive = true
+    /// Whether the client made its request in HTTP/1.0.
+    private var clientHTTP10 = false
+    /// The response head, relayed as the worker wrote it, tells the client the connection ends after it.
+    private var closesClient = false
     private(set) var glued = false
     private(set) var sawResponseByte = false
     private var context: ChannelHandlerContext?
@@ -46,7 +50,9 @@ final class UpstreamHandler: ChannelInboundHandler {
     }
 
     /// A new request was sent on this connection.
-    func begin(client: ClientConnectionHandler, method: String, upgrade: Bool) {
+    func begin(client: ClientConnectionHandler, method: String, upgrade: Bool, http10: Bool = false) {
+        clientHTTP10 = http10
+        closesClient = false
         self.client = client
         requestMethod = method
         upgradeRequested = upgrade
@@ -114,6 +120,10 @@ final class UpstreamHandler: ChannelInboundHandler {
                     if head.status < 200 { continue }  // 100 Continue, 103 Early Hints: another head follows.
                     client.responseBegan()
                     keepAlive = head.keepAlive
+                    // The client reads the same head: an HTTP/1.0 client keeps its connection only on
+                    // `Connection: keep-alive`, an HTTP/1.1 one unless it says close (or is a 1.0 response
+                    // without keep-alive). hostctl then closes it too, as RFC 9112 9.6 asks of whoever sent it.
+                    closesClient = clientHTTP10 ? !head.saysKeepAlive : !head.keepAlive
                     switch head.framing {
                     case .none:
                         let flushed = relay(upTo: buffer.readerIndex, last: true)
@@ -172,7 +182,7 @@ final class UpstreamHandler: ChannelInboundHandler {
         let done = client
         client = nil
         body = .head
-        done?.responseFinished(reuseUpstream: keepAlive && trailing == 0, closeClient: false, flushed: flushed)
+        done?.responseFinished(reuseUpstream: keepAlive && trailing == 0, closeClient: closesClient, flushed: flushed)
         if trailing > 0 { context.close(promise: nil) }
     }
 

@@ -255,6 +255,23 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func http10KeepAlive_keepsTheConnection_andAResponseThatSaysClose_closesIt() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        // HTTP/1.0 asking for keep-alive (as ab -k does): the worker is asked the same and says so,
+        // and both pipelined requests are answered on the one connection.
+        let ask = "HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        let two = h.send("GET /dante/one \(ask)GET /dante/two \(ask)", until: hasResponses(2))
+        #expect(two.contains("GET /one HTTP/1.0") && two.contains("GET /two HTTP/1.0"), "\(two)")
+        #expect(two.components(separatedBy: "\r\nConnection: keep-alive\r\n").count == 3, "\(two)")
+        // HTTP/1.0 without it: closed after the response.
+        let plain = h.send("GET /dante/plain HTTP/1.0\r\n\r\n")
+        #expect(plain.contains("GET /plain HTTP/1.0") && plain.contains("\r\nConnection: close\r\n"), "\(plain)")
+        // A response that says close ends the client's connection too, though another request was pipelined.
+        let closing = h.send("GET /dante/close HTTP/1.1\r\nHost: a\r\n\r\nGET /dante/after HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(closing.contains("GET /close HTTP/1.1") && !closing.contains("GET /after"), "\(closing)")
+        await h.tearDown()
+    }
+
     @Test func upgrade_gluesBothConnections() async throws {
         let h = try await ProxyHarness(workers: 1)
         let fd = connectTCP(h.port)

@@ -19,6 +19,8 @@
 //   --deaf               accept connections but never read from them (nor close them)
 //   --drop-reused        close a connection, unanswered, when its second request arrives (as a worker that
 //                        closed an idle keep-alive connection just as a request was sent on it)
+//   (requests are answered as node does: an HTTP/1.0 one closes the connection unless it asks for
+//   keep-alive, and `Connection: close` or a path ending in /close closes it after the response)
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
 //                        response head and part of the body, then exit
 //   --grow               on a request for a path ending in /grow, allocate and touch 64 MiB more (kept)
@@ -364,10 +366,18 @@ while true {
                 text += "body \(body.count) \(String(decoding: body.prefix(64), as: UTF8.self))\n"
             }
             let isHead = requestLine.hasPrefix("HEAD ")
+            // Persistence as node has it: an HTTP/1.0 request keeps the connection only when it asks
+            // to, and `Connection: close` (or a path ending in /close) ends it after the response.
+            let lowerHead = head.lowercased()
+            let asksClose = lowerHead.contains("\r\nconnection: close") || path.hasSuffix("/close")
+            let http10 = requestLine.hasSuffix("HTTP/1.0")
+            let closes = asksClose || (http10 && !lowerHead.contains("\r\nconnection: keep-alive"))
+            let connection = closes ? "Connection: close\r\n" : (http10 ? "Connection: keep-alive\r\n" : "")
             let response =
-                "HTTP/1.1 200 OK\r\nContent-Length: \(text.utf8.count)\r\nContent-Type: text/plain\r\n\r\n"
+                "HTTP/1.1 200 OK\r\nContent-Length: \(text.utf8.count)\r\nContent-Type: text/plain\r\n\(connection)\r\n"
                 + (isHead ? "" : text)
             _ = response.withCString { write(client, $0, strlen($0)) }
+            if closes { return }
         }
     }
 }
