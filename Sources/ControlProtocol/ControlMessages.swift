@@ -18,14 +18,20 @@ public struct ControlRequest: Codable, Sendable {
     public var all: Bool
     /// For start and restart: answer only once every worker is ready (or one failed).
     public var wait: Bool
+    /// For start: this command launched the daemon, which began starting the apps on its own; an app
+    /// stopped since then stays stopped (the stop came after this start was typed).
+    public var launchedDaemon: Bool?
 
     /// Creates a request.
-    public init(command: Command, apps: [String] = [], all: Bool = false, wait: Bool = true) {
+    public init(
+        command: Command, apps: [String] = [], all: Bool = false, wait: Bool = true, launchedDaemon: Bool? = nil
+    ) {
         version = controlProtocolVersion
         self.command = command
         self.apps = apps
         self.all = all
         self.wait = wait
+        self.launchedDaemon = launchedDaemon
     }
 }
 

@@ -93,11 +93,15 @@ extension Daemon {
     }
 
     func start(_ request: ControlRequest) async -> ControlResponse {
-        let names: [String]
+        let named: [String]
         switch self.names(request) {
-        case .success(let found): names = found
+        case .success(let found): named = found
         case .failure(let failure): return ControlResponse(failure: failure)
         }
+        // The daemon this start launched began starting the apps itself; a stop that came before this
+        // request came after the start was typed, so it wins.
+        let interrupted = request.launchedDaemon == true ? named.filter { stoppedSinceBoot.contains($0) } : []
+        let names = named.filter { !interrupted.contains($0) }
         let configs: [AppConfig]
         switch freshConfigs(names, refusal: "nothing was started") {
         case .success(let loaded): configs = loaded
@@ -126,7 +130,8 @@ extension Daemon {
             for (name, supervisor) in supervisorsToStart {
                 Task { self.report(name, await supervisor.start()) }
             }
-            return ControlResponse(messages: names.map { "starting \($0)" })
+            return ControlResponse(
+                messages: names.map { "starting \($0)" } + interrupted.map { "\($0) was stopped while starting" })
         }
         let results = await withTaskGroup(of: (String, StartResult).self) { group in
             for (name, supervisor) in supervisorsToStart {
@@ -140,6 +145,10 @@ extension Daemon {
         var failures: [String] = []
         var retrying = false
         var stoppedMeanwhile: [String] = []
+        for name in interrupted {
+            failures.append("\(name): stopped while starting")
+            stoppedMeanwhile.append(name)
+        }
         for (name, result) in results {
             switch result {
             case .ready: continue
@@ -176,6 +185,7 @@ extension Daemon {
         case .failure(let failure): return ControlResponse(failure: failure)
         }
         stopped.insert(names)
+        stoppedSinceBoot.formUnion(names)
         await withTaskGroup(of: Void.self) { group in
             for name in names {
                 guard let supervisor = supervisors[name]?.supervisor else { continue }
@@ -196,6 +206,7 @@ extension Daemon {
             await entry.runner.value
         }
         stopped.remove(names)
+        stoppedSinceBoot.formUnion(names)
         return ControlResponse(messages: names.map { "stopped \($0)" })
     }
 

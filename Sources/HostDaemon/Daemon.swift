@@ -24,6 +24,9 @@ public actor Daemon {
     let startedAt = Date()
     var supervisors: [String: (supervisor: AppSupervisor, runner: Task<Void, Never>, config: AppConfig)] = [:]
     var stopped: StoppedApps
+    /// Apps stopped (or removed) since the daemon came up: a `start` that launched the daemon leaves
+    /// them stopped.
+    var stoppedSinceBoot: Set<String> = []
     var finished: CheckedContinuation<Void, Never>?
     var shuttingDown = false
     /// Watched files that changed while another reload of their app ran: that app reloads again

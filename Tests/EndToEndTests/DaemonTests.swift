@@ -288,6 +288,24 @@ struct DaemonTests {
         #expect(r.stderr.contains("before it was ready; nothing is wrong with it"), "\(r)")
     }
 
+    @Test func stopBetweenTheDaemonsLaunchAndTheStartRequest_isNotUndoneByTheStart() throws {
+        // `hostctl start` launches the daemon, which starts the apps itself, then sends its own start
+        // request; a stop that lands between the two came after the start was typed, and stays.
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--start-delay", "3000"])
+        #expect(try t.hostctl(["start", "--no-wait"]).status == 0)
+        #expect(try t.hostctl(["stop", "fx"]).status == 0)
+        let late = #"{"version":1,"command":"start","apps":[],"all":false,"wait":true,"launchedDaemon":true}"#
+        let reply = rawExchange(path: t.home + "/run/control.sock", Array((late + "\n").utf8))
+        #expect(reply.contains("fx: stopped while starting") && reply.contains("not_ready"), "\(reply)")
+        let app = try #require((try t.status("fx")?["apps"] as? [[String: Any]])?.first)
+        #expect(app["state"] as? String == "stopped", "\(app)")
+        // A start that did not launch the daemon starts it again.
+        #expect(try t.hostctl(["start"]).status == 0)
+        #expect(try t.workers("fx").first?["state"] as? String == "ready")
+    }
+
     @Test func requestsDuringARestart_waitForTheNewWorkers_ratherThanGetting503() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

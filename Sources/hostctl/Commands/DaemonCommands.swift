@@ -56,8 +56,10 @@ struct StartCommand: ParsableCommand {
     func run() throws {
         for name in names { if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) } }
         let connection = DaemonConnection(layout: global.layout, home: global.home)
-        if try connection.ensureRunning() == .alreadyRunning { warnIfListeningElsewhere(connection) }
-        let response = try connection.send(ControlRequest(command: .start, apps: names, wait: !noWait), timeout: nil)
+        let launched = try connection.ensureRunning() == .started
+        if !launched { warnIfListeningElsewhere(connection) }
+        let request = ControlRequest(command: .start, apps: names, wait: !noWait, launchedDaemon: launched)
+        let response = try connection.send(request, timeout: nil)
         for message in response.messages { Output.line(message) }
     }
 
