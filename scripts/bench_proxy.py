@@ -46,9 +46,10 @@ def wrk(url, script=None):
     return rps, lat(50), lat(99), errors, total
 
 
-# Each held connection costs the proxy two descriptors (client and worker); this machine's hard
-# limit is 20000, so 5000 keeps every process well inside it (the issue asks for 10000 where allowed).
-HELD = 5000
+# Each held connection costs the proxy two descriptors (client and worker). 10,000 are held where
+# the open-file limit allows it (root raises the hard limit for this run and the processes it
+# starts); under a lower hard limit, as many as keep every process inside it.
+HELD = 10000
 
 
 def ws_rtt(host, port, rounds=1000):
@@ -95,8 +96,17 @@ def hold(host, port, count):
 
 def main():
     import resource
+    global HELD
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        # Root may raise the hard limit (up to fs.nr_open); hostctl, nginx and node inherit it.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if limit < 2 * HELD + 1000:
+        HELD = (limit - 1000) // 2 // 1000 * 1000
+        print(f"open-file limit {limit}: holding {HELD} upgraded connections, not 10,000")
     root = tempfile.mkdtemp(prefix="hcbp-", dir="/tmp")
     home = f"{root}/h"
     post = f"{root}/post.lua"

@@ -41,7 +41,7 @@ final class SupervisedApp: @unchecked Sendable {
     }
 
     /// Waits (up to `seconds`, a safety net) until the snapshot satisfies `condition`.
-    func waitFor(_ seconds: Double = 10, _ condition: (AppSnapshot) -> Bool) async -> AppSnapshot {
+    func waitFor(_ seconds: Double = 30, _ condition: (AppSnapshot) -> Bool) async -> AppSnapshot {
         let deadline = Date().addingTimeInterval(seconds)
         var snapshot = await supervisor.snapshot()
         while !condition(snapshot) && Date() < deadline {
