@@ -9,12 +9,16 @@
              workers, no reload: what the start-ups alone cost the p99
   websockets 20 WebSockets streaming the canto while 3 reloads run: how many were dropped before
              their stream ended (goal: 0), and whether a new one lands on a new worker
+  fast start steady and reloading again with 4 workers that start in milliseconds and need no
+             warm-up (hostctl's fixture worker, beside hostctl): hostctl's own share of the reload
+             p99, without node's start-up and cold JIT
 """
 import json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 from bench_common import free_port
 
 HOSTCTL, DANTE = sys.argv[1], sys.argv[2]
+FIXTURE = os.path.join(os.path.dirname(HOSTCTL), "hostctl-fixture-worker")
 WORKERS = 4
 
 
@@ -118,6 +122,45 @@ def main():
               + (f" {dropped[:3]}" if dropped else ""))
         print(f"  a stream opened after the reloads landed on a new worker: {late['worker'] not in old_workers}"
               f" (its canto complete: {late['stanzas'] == 46 and late['code'] == 1000})")
+    finally:
+        hostctl(home, "shutdown", check=False)
+        shutil.rmtree(root, ignore_errors=True)
+    if os.access(FIXTURE, os.X_OK):
+        fast_start()
+
+
+def fast_start():
+    """Steady and reloading figures with workers that start in milliseconds and serve at full speed
+    from their first request: what the reloads cost when node's start-up and warm-up are left out."""
+    root = tempfile.mkdtemp(prefix="hbr-", dir="/tmp")
+    home = f"{root}/h"
+    try:
+        os.makedirs(f"{root}/app")
+        hostctl(home, "add", "fx", f"{root}/app", "--command", FIXTURE, "--route", "/fx", "--workers", str(WORKERS))
+        hostctl(home, "start")
+        url = f"http://{LISTEN}/fx/"
+        wrk(url, 3)
+        steady = wrk(url, 5)
+        durations = []
+        stop = threading.Event()
+
+        def reloads():
+            time.sleep(0.5)
+            while not stop.is_set() or len(durations) < 10:
+                t0 = time.monotonic()
+                r = hostctl(home, "reload", "fx", check=False)
+                assert r.returncode == 0, r.stderr
+                durations.append(time.monotonic() - t0)
+        thread = threading.Thread(target=reloads)
+        thread.start()
+        reloading = wrk(url, 6)
+        stop.set()
+        thread.join()
+        print(f"the same with {WORKERS} workers that start in milliseconds (hostctl's fixture worker, no warm-up)")
+        print(f"  steady (5 s):     {steady[0]:7d} requests  {steady[3]:9.0f} req/s  p99 {steady[2]:7.2f} ms  failed {steady[1]}")
+        print(f"  reloading (6 s):  {reloading[0]:7d} requests  {reloading[3]:9.0f} req/s  p99 {reloading[2]:7.2f} ms  failed {reloading[1]}"
+              f"   (p99 {reloading[2] / steady[2]:.2f}x steady; {len(durations)} reloads, median "
+              f"{statistics.median(durations) * 1000:.0f} ms each)")
     finally:
         hostctl(home, "shutdown", check=False)
         shutil.rmtree(root, ignore_errors=True)

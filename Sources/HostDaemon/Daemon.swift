@@ -54,9 +54,11 @@ public actor Daemon {
         let notifier = Notifier(environment: environment)
         self.notifier = notifier
         routes = RoutingPublisher(proxy: proxy) { status in notifier?.status(status) }
-        context = SupervisionContext(
+        var context = SupervisionContext(
             spawner: Spawner(), monitor: ProcessMonitor(), output: LogCapture(logsDirectory: layout.logsDirectory),
             runDirectory: layout.runDirectory, environment: environment)
+        context.requestsInFlight = { [proxy] endpoint in proxy.inFlight(endpoint) }
+        self.context = context
         stopped = StoppedApps(path: layout.stateDirectory + "/stopped-apps")
     }
 

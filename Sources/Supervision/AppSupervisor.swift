@@ -18,6 +18,9 @@ public struct SupervisionContext: Sendable {
     public var environment: [String: String]
     /// Receives sd_notify messages from `ready: notify` workers.
     public var notify: NotifyListener
+    /// Requests the front proxy has in flight to an endpoint (`Endpoint.description`): a draining
+    /// worker gets its stop signal once they were answered.
+    public var requestsInFlight: @Sendable (String) -> Int = { _ in 0 }
 
     /// Creates a context.
     public init(

@@ -157,6 +157,7 @@ extension SupervisorCore {
             retired[index].process != nil
         else { return }
         retired[index].state = .draining
+        retired[index].drainingSince = clock.now
         let old = retired[index].generation
         context.output.note(
             "draining: SIG\(config.stop.signal)" + (generation.map { " (replaced by generation \($0))" } ?? ""),
@@ -181,11 +182,35 @@ extension SupervisorCore {
         schedule(.retiredDeadline(slot: slot, generation: generation), after: config.stop.timeout, group: &group)
     }
 
-    /// The stop signal for a draining worker, once the proxy no longer sends it anything new.
+    /// The stop signal for a draining worker, once the proxy no longer sends it anything new and the
+    /// requests it had in flight were answered (waited for up to `stop.timeout`), so that a worker that
+    /// exits at once on the signal (node's default) loses none.
+    ///
+    /// Upgraded connections do not wait: the
+    /// worker keeps them, with the signal, until they close or it exits.
     mutating func signalDraining(slot: Int, generation: Int, group: inout DiscardingTaskGroup) {
         guard let index = retired.firstIndex(where: { $0.slot == slot && $0.generation == generation }),
             retired[index].state == .draining, let process = retired[index].process
         else { return }
+        if let endpoint = retired[index].endpoint, let since = retired[index].drainingSince {
+            let waited = clock.now - since
+            let inFlight = context.requestsInFlight(endpoint.description)
+            if inFlight > 0 && waited < config.stop.timeout {
+                // Checked again soon: every millisecond at first, then less often for a long request.
+                let next = min(max(waited / 4, .milliseconds(1)), .milliseconds(50))
+                schedule(.drainSignal(slot: slot, generation: generation), after: next, group: &group)
+                return
+            }
+            if inFlight > 0 {
+                context.output.note(
+                    "SIG\(config.stop.signal) with \(inFlight) request\(inFlight == 1 ? "" : "s") still in flight after "
+                        + ConfigDuration.format(config.stop.timeout), about: source(slot, generation))
+            } else if waited >= .milliseconds(1) {
+                context.output.note(
+                    "SIG\(config.stop.signal) once its requests in flight were answered (\(Self.milliseconds(waited)))",
+                    about: source(slot, generation))
+            }
+        }
         kill(-process.workerPID, signalNumber(config.stop.signal))
         schedule(.retiredDeadline(slot: slot, generation: generation), after: config.stop.timeout, group: &group)
     }

@@ -27,6 +27,8 @@ struct SupervisorCore {
         var lastPing: ContinuousClock.Instant?
         /// `limits.max_memory`: checks in a row that found the worker above it.
         var overMemory = 0
+        /// When it began draining (left the proxy's table, waiting for its requests in flight).
+        var drainingSince: ContinuousClock.Instant?
     }
 
     var config: AppConfig

@@ -67,6 +67,51 @@ struct ReloadTests {
         #expect(logs.contains("fx/1.1 hostctl | draining: SIGTERM (replaced by generation 2)"), "\(logs)")
     }
 
+    @Test func reload_signalsTheOldWorkerOnceItsRequestsInFlightAreAnswered_soOneThatDiesOnSIGTERMLosesNone()
+        throws
+    {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        // Without --graceful the fixture dies at once on SIGTERM, as a node app without a handler does.
+        try t.addFixture("fx", ["--echo"], yaml: "stop:\n  timeout: 20s\n")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let oldPID = try #require(try t.workers("fx").first?["pid"] as? Int)
+        // A request whose body is still on its way is in flight on the old worker when the reload comes.
+        let fd = try #require(Wire.connect(listen))
+        defer { close(fd) }
+        Wire.send(fd, "POST /fx/ HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345")
+        #expect(try waitUntil(5) { try t.workers("fx").first?["in_flight"] as? Int == 1 })
+        #expect(try t.hostctl(["reload", "fx"]).status == 0)
+        let draining = try #require(try t.workers("fx").first { $0["state"] as? String == "draining" })
+        #expect(draining["pid"] as? Int == oldPID && draining["in_flight"] as? Int == 1, "\(draining)")
+        // The rest of the body: the old worker answers, then gets its SIGTERM and goes.
+        Wire.send(fd, "67890")
+        let response = Wire.read(fd) { $0.contains("\r\n\r\n") && $0.contains("body 10") }
+        #expect(response.hasPrefix("HTTP/1.1 200 ") && response.contains("\(oldPID)"), "\(response)")
+        #expect(waitUntil(5) { processGone(Int32(oldPID)) }, "the old worker is signalled once it answered")
+        let logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
+        #expect(logs.contains("fx/1.1 hostctl | SIGTERM once its requests in flight were answered ("), "\(logs)")
+        #expect(logs.contains("fx/1.1 hostctl | stopped: killed by signal 15 (TERM)"), "\(logs)")
+    }
+
+    @Test func reload_signalsTheOldWorkerAfterTheStopTimeout_whenARequestInFlightNeverEnds() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--silent"], yaml: "stop:\n  timeout: 1s\n")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let oldPID = try #require(try t.workers("fx").first?["pid"] as? Int)
+        let fd = try #require(Wire.connect(listen))
+        defer { close(fd) }
+        Wire.send(fd, "GET /fx/ HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try waitUntil(5) { try t.workers("fx").first?["in_flight"] as? Int == 1 })
+        #expect(try t.hostctl(["reload", "fx"]).status == 0)
+        #expect(waitUntil(10) { processGone(Int32(oldPID)) }, "signalled once stop.timeout passed")
+        let logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
+        #expect(logs.contains("fx/1.1 hostctl | SIGTERM with 1 request still in flight after 1s"), "\(logs)")
+    }
+
     @Test func reload_keepsAnOpenUpgradedConnectionOnItsDrainingWorker_untilItCloses() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

@@ -109,8 +109,9 @@ struct ReloadCommand: ParsableCommand {
         abstract: "Re-read apps' configs and roll their workers over without dropping a request.",
         discussion: """
             For each worker slot in turn: a replacement starts with the config read afresh; once it is \
-            ready it takes the new requests and upgrades, and the old worker gets the stop signal and \
-            finishes what it has (in-flight requests, open WebSockets) until stop.timeout. The app never \
+            ready it takes the new requests and upgrades, and the old worker gets the stop signal once \
+            the requests sent to it are answered (at most stop.timeout later), then keeps its open \
+            WebSockets until it exits or stop.timeout passes (then SIGKILL). The app never \
             has fewer ready workers than before. A worker that is not ready yet (still starting, or \
             waiting to restart after a crash) is replaced at once by one on the new config. A \
             replacement that is not ready stops the reload: the old workers go on serving, and the \
