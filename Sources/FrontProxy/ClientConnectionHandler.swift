@@ -42,8 +42,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var reused = false
         /// Set after a reused idle connection failed: the retry opens a new connection.
         var freshOnly = false
+        /// Times the request was sent (a send that failed before any response is retried once).
         var attempts = 1
-        var failed: WorkerState?
+        /// Workers that refused the connection: the request never reached them, so it goes on to
+        /// every other ready worker in turn (as nginx's `proxy_next_upstream error`).
+        var unreachable: [WorkerState] = []
         var upstream: (any Channel)?
         var upstreamHandler: UpstreamHandler?
         var remaining: Int64 = 0
@@ -294,7 +297,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 }
                 attach(channel, handler: handler)
             case .failure:
-                if !retry() {
+                if !retry(unreachable: true) {
                     guard let current = exchange else { return }
                     releaseWorker(current)
                     exchange = nil
@@ -304,28 +307,34 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Moves the exchange to another ready worker, once.
+    /// Moves the exchange to another ready worker.
     ///
-    /// False when it cannot be retried. After a reused
-    /// idle connection failed (`stale`), the worker may not be at fault (it closed an idle connection),
-    /// but it may as well have died, which looks the same and leaves it the least loaded: another
-    /// ready worker is picked first, and the same one, on a new connection, only when it is the only one.
-    private func retry(stale: Bool = false) -> Bool {
-        guard let current = exchange, current.attempts < 2, phase == .connecting || phase == .response else {
+    /// False when it cannot be retried. A request that was sent is retried once; one whose
+    /// connection was refused (`unreachable`: it reached no worker) goes on to each ready worker that
+    /// did not refuse, until one takes it (a worker that died leaves the table only once its exit is
+    /// seen). After a reused idle connection failed (`stale`), the worker may not be at fault (it
+    /// closed an idle connection), but it may as well have died, which looks the same and leaves it
+    /// the least loaded: another ready worker is picked first, and the same one, on a new connection,
+    /// only when it is the only one.
+    private func retry(stale: Bool = false, unreachable: Bool = false) -> Bool {
+        guard let current = exchange, unreachable || current.attempts < 2, phase == .connecting || phase == .response
+        else {
             return false
         }
         releaseWorker(current)
         let previous = current.worker
-        if stale { current.freshOnly = true } else { current.failed = previous }
+        if stale { current.freshOnly = true }
+        if unreachable { current.unreachable.append(previous) }
+        let excluded = unreachable ? current.unreachable : current.unreachable + [previous]
         guard let app = pool.table.app(named: current.app),
-            let next = state.pick(app, start: pool.nextRotation(), excluding: previous)
-                ?? (stale ? state.pick(app, start: pool.nextRotation()) : nil)
+            let next = state.pick(app, start: pool.nextRotation(), excluding: excluded)
+                ?? (stale ? state.pick(app, start: pool.nextRotation(), excluding: current.unreachable) : nil)
         else {
             return false
         }
         current.worker = next
         current.released = false
-        current.attempts += 1
+        if !unreachable { current.attempts += 1 }
         current.upstream = nil
         current.upstreamHandler = nil
         current.reused = false

@@ -183,7 +183,7 @@ final class ProxyState: Sendable {
     /// over `slowStart` after it entered the table (nginx's weighted least-connections with
     /// HAProxy's `slowstart`). Between warm workers that is plain least-in-flight.
     func pick(
-        _ app: RoutingTable.App, start: Int, excluding excluded: WorkerState? = nil, now: NIODeadline? = nil
+        _ app: RoutingTable.App, start: Int, excluding excluded: [WorkerState] = [], now: NIODeadline? = nil
     ) -> WorkerState? {
         let count = app.workers.count
         guard count > 0 else { return nil }
@@ -195,7 +195,7 @@ final class ProxyState: Sendable {
             var bestScore = Int.max
             for offset in 0..<count {
                 let worker = app.workers[(start &+ offset) % count]
-                if worker === excluded { continue }
+                if !excluded.isEmpty && excluded.contains(where: { $0 === worker }) { continue }
                 let load = worker.inFlight.load(ordering: .relaxed)
                 guard load < worker.worker.maxConcurrent else { continue }
                 var score = (load + 1) * 1000

@@ -499,6 +499,20 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func refusedConnections_moveTheRequestOnToEveryOtherWorker_untilOneTakesIt() async throws {
+        // Two of three workers died (their sockets refuse) and are still in the table, as between a
+        // worker's death and the supervisor seeing it: no request may fail while one worker is up.
+        let h = try await ProxyHarness(workers: 1)
+        h.endpoints += [h.root + "/dead-2.sock", h.root + "/dead-3.sock"]
+        h.publish()
+        for index in 1...12 {
+            let method = index.isMultiple(of: 2) ? "POST" : "GET"
+            let response = h.send("\(method) /dante/\(index) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 200 OK"), "request \(index): \(response)")
+        }
+        await h.tearDown()
+    }
+
     @Test func requestOnAPooledConnectionTheWorkerClosed_isRetriedOnANewConnection() async throws {
         // The worker closes each connection, unanswered, when its second request arrives: every request
         // after the first is sent on a pooled connection that is dead, and must still succeed.

@@ -2,6 +2,7 @@
 //
 // It listens where hostctl says (PORT as a Unix socket path or a TCP port, or fd 3 with LISTEN_FDS=1),
 // answers every HTTP request with `200 <app> <slot> <pid>`, and prints `listening <where>` once it does.
+// A connection closed under it is no reason to die: it writes to sockets without SIGPIPE, as node does.
 // Flags make it misbehave on purpose:
 //   --crash-after MS     exit with --exit-code after MS milliseconds
 //   --exit-code N        the status for --crash-after and --exit-now (default 1)
@@ -326,17 +327,19 @@ while true {
             if dieOnRequest && path.hasSuffix("/die") { exit(3) }
             if dieOnRequest && path.hasSuffix("/half") {
                 let partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it"
-                _ = partial.withCString { write(client, $0, strlen($0)) }
+                _ = partial.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                 exit(3)
             }
             if let size = path.split(separator: "/").last.flatMap({ Int($0) }), path.contains("/bytes/") {
                 // N bytes of "x": a download large enough to make the proxy apply backpressure.
                 let head = "HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n"
-                _ = head.withCString { write(client, $0, strlen($0)) }
+                _ = head.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                 let block = [UInt8](repeating: UInt8(ascii: "x"), count: 65536)
                 var left = size
                 while left > 0 {
-                    let sent = block.withUnsafeBytes { write(client, $0.baseAddress, min(left, $0.count)) }
+                    let sent = block.withUnsafeBytes {
+                        send(client, $0.baseAddress, min(left, $0.count), Int32(MSG_NOSIGNAL))
+                    }
                     if sent <= 0 { return }
                     left -= sent
                 }
@@ -345,13 +348,15 @@ while true {
             if head.lowercased().contains("\r\nupgrade:") {
                 // Switch protocols and echo every byte back until the client closes.
                 let answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n"
-                _ = answer.withCString { write(client, $0, strlen($0)) }
-                if !received.isEmpty { _ = received.withUnsafeBytes { write(client, $0.baseAddress, $0.count) } }
+                _ = answer.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                if !received.isEmpty {
+                    _ = received.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
                 var buffer = [UInt8](repeating: 0, count: 65536)
                 while true {
                     let count = read(client, &buffer, buffer.count)
                     if count <= 0 { return }
-                    _ = buffer.withUnsafeBytes { write(client, $0.baseAddress, count) }
+                    _ = buffer.withUnsafeBytes { send(client, $0.baseAddress, count, Int32(MSG_NOSIGNAL)) }
                 }
             }
             countLock.lock()
@@ -376,7 +381,7 @@ while true {
             let response =
                 "HTTP/1.1 200 OK\r\nContent-Length: \(text.utf8.count)\r\nContent-Type: text/plain\r\n\(connection)\r\n"
                 + (isHead ? "" : text)
-            _ = response.withCString { write(client, $0, strlen($0)) }
+            _ = response.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
             if closes { return }
         }
     }
