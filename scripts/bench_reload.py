@@ -5,8 +5,9 @@
   reloading  the same wrk load while `hostctl reload dante` runs back to back (10 at least):
              requests served and failed, p99 (goal: 0 failed, p99 <= 2x steady), and how long
              one reload of 4 workers takes
-  reference  the same load while bare node processes start beside it at the rate the reloads started
-             workers, no reload: what the start-ups alone cost the p99
+  reference  the same load while the same app's workers (examples/dante/server.js on a port of their
+             own, stopped once listening) start beside it at the rate the reloads started workers,
+             with no reload: what the start-ups alone cost the p99
   websockets 20 WebSockets streaming the canto while 3 reloads run: how many were dropped before
              their stream ended (goal: 0), and whether a new one lands on a new worker
   fast start steady and reloading again with 4 workers that start in milliseconds and need no
@@ -75,21 +76,28 @@ def main():
         stop.set()
         thread.join()
 
-        # Reference: the same load while bare node processes start (and exit once listening) beside it
-        # at the rate the reloads started workers, with no reload and nothing of hostctl involved: what
-        # the start-ups alone cost the p99 on this machine.
+        # Reference: the same load while the app's own workers start beside it (each on a port of its
+        # own, stopped once it listens) at the rate the reloads started them, with no reload and nothing
+        # of hostctl involved: what the start-ups alone cost the p99 on this machine.
         rate = WORKERS / statistics.median(durations)
         wrk(url, 3)  # the workers the reloads left are cold: warm them up first, as for the steady figures
         booting = threading.Event()
 
+        def boot():
+            child = subprocess.Popen(["node", f"{DANTE}/server.js"], cwd=DANTE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, env=dict(os.environ, PORT="0", HOSTCTL_WORKER="9"))
+            child.stdout.readline()  # `listening`: ready, as a reload would see it
+            child.kill()
+            child.wait()
+
         def boots():
             children = []
             while not booting.is_set():
-                children.append(subprocess.Popen(
-                    ["node", "-e", "require('http').createServer().listen(0, () => process.exit(0))"]))
+                children.append(threading.Thread(target=boot))
+                children[-1].start()
                 time.sleep(1 / rate)
             for child in children:
-                child.wait()
+                child.join()
         booter = threading.Thread(target=boots)
         booter.start()
         starting = wrk(url, 6)
@@ -115,7 +123,7 @@ def main():
         print(f"  reloading (6 s):  {reloading[0]:7d} requests  {reloading[3]:9.0f} req/s  p99 {reloading[2]:7.2f} ms  failed {reloading[1]}"
               f"   (goal: 0 failed, p99 <= 2x steady: {reloading[2] / steady[2]:.2f}x)")
         print(f"  reference (6 s):  {starting[0]:7d} requests  {starting[3]:9.0f} req/s  p99 {starting[2]:7.2f} ms  failed {starting[1]}"
-              f"   (bare node processes started beside the load at the reloads' rate, {rate:.1f}/s: {starting[2] / steady[2]:.2f}x)")
+              f"   (the app's workers started beside the load at the reloads' rate, {rate:.1f}/s: {starting[2] / steady[2]:.2f}x)")
         print(f"  reloads during it: {len(durations)}, one reload of {WORKERS} workers: median "
               f"{statistics.median(durations) * 1000:.0f} ms, max {max(durations) * 1000:.0f} ms")
         print(f"  websockets: 20 streams across 3 reloads, dropped before their end: {len(dropped)} (goal 0)"
