@@ -188,23 +188,28 @@ extension SupervisorCore {
     ///
     /// Upgraded connections do not wait: the
     /// worker keeps them, with the signal, until they close or it exits.
+    /// A stop of the app signals at once.
     mutating func signalDraining(slot: Int, generation: Int, group: inout DiscardingTaskGroup) {
         guard let index = retired.firstIndex(where: { $0.slot == slot && $0.generation == generation }),
-            retired[index].state == .draining, let process = retired[index].process
+            retired[index].state == .draining, let process = retired[index].process,
+            let since = retired[index].drainingSince
         else { return }
-        if let endpoint = retired[index].endpoint, let since = retired[index].drainingSince {
+        retired[index].drainingSince = nil
+        if let endpoint = retired[index].endpoint {
             let waited = clock.now - since
             let inFlight = context.requestsInFlight(endpoint.description)
-            if inFlight > 0 && waited < config.stop.timeout {
+            if inFlight > 0 && waited < config.stop.timeout && wantsRunning {
+                retired[index].drainingSince = since
                 // Checked again soon: every millisecond at first, then less often for a long request.
                 let next = min(max(waited / 4, .milliseconds(1)), .milliseconds(50))
                 schedule(.drainSignal(slot: slot, generation: generation), after: next, group: &group)
                 return
             }
             if inFlight > 0 {
+                let why = wantsRunning ? "after " + ConfigDuration.format(config.stop.timeout) : "(the app is stopping)"
                 context.output.note(
-                    "SIG\(config.stop.signal) with \(inFlight) request\(inFlight == 1 ? "" : "s") still in flight after "
-                        + ConfigDuration.format(config.stop.timeout), about: source(slot, generation))
+                    "SIG\(config.stop.signal) with \(inFlight) request\(inFlight == 1 ? "" : "s") still in flight \(why)",
+                    about: source(slot, generation))
             } else if waited >= .milliseconds(1) {
                 context.output.note(
                     "SIG\(config.stop.signal) once its requests in flight were answered (\(Self.milliseconds(waited)))",

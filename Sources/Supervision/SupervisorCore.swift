@@ -27,7 +27,7 @@ struct SupervisorCore {
         var lastPing: ContinuousClock.Instant?
         /// `limits.max_memory`: checks in a row that found the worker above it.
         var overMemory = 0
-        /// When it began draining (left the proxy's table, waiting for its requests in flight).
+        /// When it began draining, while its stop signal waits for its requests in flight (nil once sent).
         var drainingSince: ContinuousClock.Instant?
     }
 
@@ -299,6 +299,10 @@ struct SupervisorCore {
         }
         for worker in retired where worker.state == .ready {
             drainRetired(slot: worker.slot, replacedBy: nil)
+        }
+        // A draining worker still waiting for its requests in flight gets the signal now.
+        for worker in retired where worker.state == .draining && worker.drainingSince != nil {
+            signalDraining(slot: worker.slot, generation: worker.generation, group: &group)
         }
         for index in slots.indices {
             guard let process = slots[index].process else {

@@ -112,6 +112,26 @@ struct ReloadTests {
         #expect(logs.contains("fx/1.1 hostctl | SIGTERM with 1 request still in flight after 1s"), "\(logs)")
     }
 
+    @Test func stopDuringADrain_signalsTheOldWorkerAtOnce_ratherThanWaitingForItsRequests() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx", ["--silent"], yaml: "stop:\n  timeout: 20s\n")
+        #expect(try t.hostctl(["start"]).status == 0)
+        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
+        let oldPID = try #require(try t.workers("fx").first?["pid"] as? Int)
+        let fd = try #require(Wire.connect(listen))
+        defer { close(fd) }
+        Wire.send(fd, "GET /fx/ HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try waitUntil(5) { try t.workers("fx").first?["in_flight"] as? Int == 1 })
+        #expect(try t.hostctl(["reload", "fx"]).status == 0)
+        // The old worker waits for its request (up to 20 s); a stop does not.
+        #expect(try t.hostctl(["stop", "fx"]).status == 0)
+        #expect(processGone(Int32(oldPID)), "stop returned with the old worker gone")
+        let logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
+        #expect(
+            logs.contains("fx/1.1 hostctl | SIGTERM with 1 request still in flight (the app is stopping)"), "\(logs)")
+    }
+
     @Test func reload_keepsAnOpenUpgradedConnectionOnItsDrainingWorker_untilItCloses() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
