@@ -47,6 +47,29 @@ def to_ms(text):
     return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
+def steady_then_reloading(home, app, url):
+    """wrk on `url` after 3 s of warm-up (steady), then again while `hostctl reload APP` runs back to
+    back (10 at least): both wrk results, and how long each reload took."""
+    wrk(url, 3)
+    steady = wrk(url, 5)
+    durations = []
+    stop = threading.Event()
+
+    def reloads():
+        time.sleep(0.5)
+        while not stop.is_set() or len(durations) < 10:
+            t0 = time.monotonic()
+            r = hostctl(home, "reload", app, check=False)
+            assert r.returncode == 0, r.stderr
+            durations.append(time.monotonic() - t0)
+    thread = threading.Thread(target=reloads)
+    thread.start()
+    reloading = wrk(url, 6)
+    stop.set()
+    thread.join()
+    return steady, reloading, durations
+
+
 def main():
     global LISTEN
     port = free_port()
@@ -57,24 +80,8 @@ def main():
         hostctl(home, "add", "dante", DANTE, "--workers", str(WORKERS), "--env", "STANZA_INTERVAL_MS=100")
         hostctl(home, "start")
         url = f"http://{LISTEN}/dante/"
-        wrk(url, 3)  # warm-up: node's JIT is cold in the first seconds, which is not the steady state
-        steady = wrk(url, 5)
-
-        durations = []
-        stop = threading.Event()
-
-        def reloads():
-            time.sleep(0.5)
-            while not stop.is_set() or len(durations) < 10:
-                t0 = time.monotonic()
-                r = hostctl(home, "reload", "dante", check=False)
-                assert r.returncode == 0, r.stderr
-                durations.append(time.monotonic() - t0)
-        thread = threading.Thread(target=reloads)
-        thread.start()
-        reloading = wrk(url, 6)
-        stop.set()
-        thread.join()
+        # The warm-up: node's JIT is cold in the first seconds, which is not the steady state.
+        steady, reloading, durations = steady_then_reloading(home, "dante", url)
 
         # Reference: the same load while the app's own workers start beside it (each on a port of its
         # own, stopped once it listens) at the rate the reloads started them, with no reload and nothing
@@ -147,23 +154,7 @@ def fast_start():
         hostctl(home, "add", "fx", f"{root}/app", "--command", FIXTURE, "--route", "/fx", "--workers", str(WORKERS))
         hostctl(home, "start")
         url = f"http://{LISTEN}/fx/"
-        wrk(url, 3)
-        steady = wrk(url, 5)
-        durations = []
-        stop = threading.Event()
-
-        def reloads():
-            time.sleep(0.5)
-            while not stop.is_set() or len(durations) < 10:
-                t0 = time.monotonic()
-                r = hostctl(home, "reload", "fx", check=False)
-                assert r.returncode == 0, r.stderr
-                durations.append(time.monotonic() - t0)
-        thread = threading.Thread(target=reloads)
-        thread.start()
-        reloading = wrk(url, 6)
-        stop.set()
-        thread.join()
+        steady, reloading, durations = steady_then_reloading(home, "fx", url)
         print(f"the same with {WORKERS} workers that start in milliseconds (hostctl's fixture worker, no warm-up)")
         print(f"  steady (5 s):     {steady[0]:7d} requests  {steady[3]:9.0f} req/s  p99 {steady[2]:7.2f} ms  failed {steady[1]}")
         print(f"  reloading (6 s):  {reloading[0]:7d} requests  {reloading[3]:9.0f} req/s  p99 {reloading[2]:7.2f} ms  failed {reloading[1]}"

@@ -95,18 +95,25 @@ struct ReloadTests {
         #expect(logs.contains("fx/1.1 hostctl | stopped: killed by signal 15 (TERM)"), "\(logs)")
     }
 
-    @Test func reload_signalsTheOldWorkerAfterTheStopTimeout_whenARequestInFlightNeverEnds() throws {
-        let t = try TempHome()
-        defer { try? t.stopDaemon() }
-        try t.addFixture("fx", ["--silent"], yaml: "stop:\n  timeout: 1s\n")
+    /// A worker that never answers, with one request in flight on it (on `fd`, which the caller
+    /// closes) when a reload replaces it; the old worker's pid.
+    private func reloadWithARequestThatNeverEnds(_ t: TempHome, stopTimeout: String) throws -> (fd: Int32, old: Int) {
+        try t.addFixture("fx", ["--silent"], yaml: "stop:\n  timeout: \(stopTimeout)\n")
         #expect(try t.hostctl(["start"]).status == 0)
         let listen = try #require((try t.status()?["listen"] as? [String])?.first)
         let oldPID = try #require(try t.workers("fx").first?["pid"] as? Int)
         let fd = try #require(Wire.connect(listen))
-        defer { close(fd) }
         Wire.send(fd, "GET /fx/ HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(try waitUntil(5) { try t.workers("fx").first?["in_flight"] as? Int == 1 })
         #expect(try t.hostctl(["reload", "fx"]).status == 0)
+        return (fd, oldPID)
+    }
+
+    @Test func reload_signalsTheOldWorkerAfterTheStopTimeout_whenARequestInFlightNeverEnds() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        let (fd, oldPID) = try reloadWithARequestThatNeverEnds(t, stopTimeout: "1s")
+        defer { close(fd) }
         #expect(waitUntil(10) { processGone(Int32(oldPID)) }, "signalled once stop.timeout passed")
         let logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
         #expect(logs.contains("fx/1.1 hostctl | SIGTERM with 1 request still in flight after 1s"), "\(logs)")
@@ -115,15 +122,8 @@ struct ReloadTests {
     @Test func stopDuringADrain_signalsTheOldWorkerAtOnce_ratherThanWaitingForItsRequests() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }
-        try t.addFixture("fx", ["--silent"], yaml: "stop:\n  timeout: 20s\n")
-        #expect(try t.hostctl(["start"]).status == 0)
-        let listen = try #require((try t.status()?["listen"] as? [String])?.first)
-        let oldPID = try #require(try t.workers("fx").first?["pid"] as? Int)
-        let fd = try #require(Wire.connect(listen))
+        let (fd, oldPID) = try reloadWithARequestThatNeverEnds(t, stopTimeout: "20s")
         defer { close(fd) }
-        Wire.send(fd, "GET /fx/ HTTP/1.1\r\nHost: a\r\n\r\n")
-        #expect(try waitUntil(5) { try t.workers("fx").first?["in_flight"] as? Int == 1 })
-        #expect(try t.hostctl(["reload", "fx"]).status == 0)
         // The old worker waits for its request (up to 20 s); a stop does not.
         #expect(try t.hostctl(["stop", "fx"]).status == 0)
         #expect(processGone(Int32(oldPID)), "stop returned with the old worker gone")
