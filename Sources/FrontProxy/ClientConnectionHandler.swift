@@ -44,9 +44,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var freshOnly = false
         /// Times the request was sent (a send that failed before any response is retried once).
         var attempts = 1
-        /// Workers that refused the connection: the request never reached them, so it goes on to
-        /// every other ready worker in turn (as nginx's `proxy_next_upstream error`).
-        var unreachable: [WorkerState] = []
+        /// Workers it must not go to: those that refused the connection (it never reached them, so
+        /// it goes on to every other ready worker in turn, as nginx's `proxy_next_upstream error`), and
+        /// the one whose failure it is retried after.
+        var excluded: [WorkerState] = []
+        /// Until when it may wait for a worker (the app's ready timeout from its arrival).
+        var deadline = NIODeadline.distantFuture
         var upstream: (any Channel)?
         var upstreamHandler: UpstreamHandler?
         var remaining: Int64 = 0
@@ -246,19 +249,28 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Picks a worker now, or waits (bounded by the app's ready timeout) while the app is starting
-    /// or every worker is at its concurrency limit.
+    /// Picks a worker now, or waits (bounded by the app's ready timeout) while the app is starting,
+    /// every worker is at its concurrency limit, or every worker the table lists is `excluded` (it
+    /// refused the connection or failed the request.
+    ///
+    /// It died, and the table will drop it; those
+    /// starting will come). `attempts`: times the request was sent already, plus one.
     private func dispatch(
-        _ head: RequestHead, app: RoutingTable.App, strip: Int, prefix: String, deadline: NIODeadline
+        _ head: RequestHead, app: RoutingTable.App, strip: Int, prefix: String, deadline: NIODeadline,
+        excluded: [WorkerState] = [], attempts: Int = 1
     ) {
         guard let context else { return }
         if app.availability == .unavailable {
             respond(503, "\(app.route.app) is not running", close: head.framing != .none || !head.keepAlive)
             return
         }
-        guard let worker = state.pick(app, start: pool.nextRotation()) else {
+        guard let worker = state.pick(app, start: pool.nextRotation(), excluding: excluded) else {
             guard pool.loop.now < deadline else {
-                respond(503, "\(app.route.app) has no ready worker", close: true, extra: [("Retry-After", "5")])
+                if excluded.isEmpty {
+                    respond(503, "\(app.route.app) has no ready worker", close: true, extra: [("Retry-After", "5")])
+                } else {
+                    respond(502, "cannot reach a worker of \(app.route.app)", close: true)
+                }
                 return
             }
             phase = .waiting
@@ -269,11 +281,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                     respond(503, "\(name) is not running", close: true)
                     return
                 }
-                dispatch(head, app: current, strip: strip, prefix: prefix, deadline: deadline)
+                dispatch(
+                    head, app: current, strip: strip, prefix: prefix, deadline: deadline, excluded: excluded,
+                    attempts: attempts)
             }
             return
         }
-        exchange = Exchange(head: head, app: app.route.app, strip: strip, prefix: prefix, worker: worker)
+        let exchange = Exchange(head: head, app: app.route.app, strip: strip, prefix: prefix, worker: worker)
+        exchange.deadline = deadline
+        exchange.excluded = excluded
+        exchange.attempts = attempts
+        self.exchange = exchange
         connect()
     }
 
@@ -298,10 +316,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 attach(channel, handler: handler)
             case .failure:
                 if !retry(unreachable: true) {
+                    // Every worker in the table refused: wait for the table to change (bounded).
                     guard let current = exchange else { return }
                     releaseWorker(current)
                     exchange = nil
-                    respond(502, "cannot reach a worker of \(current.app)", close: true)
+                    guard let app = pool.table.app(named: current.app) else {
+                        respond(503, "\(current.app) is not running", close: true)
+                        return
+                    }
+                    dispatch(
+                        current.head, app: app, strip: current.strip, prefix: current.prefix,
+                        deadline: current.deadline, excluded: current.excluded)
                 }
             }
         }
@@ -324,11 +349,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         releaseWorker(current)
         let previous = current.worker
         if stale { current.freshOnly = true }
-        if unreachable { current.unreachable.append(previous) }
-        let excluded = unreachable ? current.unreachable : current.unreachable + [previous]
+        if unreachable { current.excluded.append(previous) }
+        let excluded = unreachable ? current.excluded : current.excluded + [previous]
         guard let app = pool.table.app(named: current.app),
             let next = state.pick(app, start: pool.nextRotation(), excluding: excluded)
-                ?? (stale ? state.pick(app, start: pool.nextRotation(), excluding: current.unreachable) : nil)
+                ?? (stale ? state.pick(app, start: pool.nextRotation(), excluding: current.excluded) : nil)
         else {
             return false
         }
@@ -514,6 +539,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if !responseStarted && phase == .response && current.head.framing == .none && (current.reused || idempotent) {
             current.upstream?.close(promise: nil)
             if retry(stale: current.reused) { return }
+            if current.attempts < 2, let app = pool.table.app(named: current.app) {
+                // No other worker now (the others are restarting): the retry waits for one, bounded
+                // by the ready timeout, and never goes to the one that failed.
+                releaseWorker(current)
+                exchange = nil
+                dispatch(
+                    current.head, app: app, strip: current.strip, prefix: current.prefix, deadline: current.deadline,
+                    excluded: current.excluded + [current.worker], attempts: 2)
+                return
+            }
         }
         releaseWorker(current)
         current.upstream?.close(promise: nil)

@@ -513,6 +513,37 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func whenEveryListedWorkerRefuses_theRequestWaitsForTheTableToChange() async throws {
+        // The only worker the table lists died; its replacement is ready 100 ms later: the request
+        // waits for it (up to the ready timeout) rather than getting 502 (iisnode's pipe retries).
+        let h = try await ProxyHarness(workers: 1)
+        let live = h.endpoints[0]
+        h.endpoints = [h.root + "/died.sock"]
+        h.publish(readyTimeout: .seconds(10))
+        Task {
+            try await Task.sleep(for: .milliseconds(100))
+            h.endpoints = [live]
+            h.publish(readyTimeout: .seconds(10))
+        }
+        let response = h.send("POST /dante/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+        #expect(response.hasPrefix("HTTP/1.1 200 OK") && response.contains("body 2 hi"), "\(response)")
+        await h.tearDown()
+    }
+
+    @Test func idempotentRequest_whoseOnlyWorkerDies_waitsForTheNextOne() async throws {
+        // Worker 1 dies on the request and is the only one listed; worker 2 is ready 100 ms later (a
+        // restart): the retry waits for it rather than answering 502.
+        let h = try await ProxyHarness(workers: 2) { $0 == 1 ? ["--echo", "--die-on-request"] : ["--echo"] }
+        h.publish(readyTimeout: .seconds(10), only: [1])
+        Task {
+            try await Task.sleep(for: .milliseconds(100))
+            h.publish(readyTimeout: .seconds(10), only: [2])
+        }
+        let response = h.send("GET /dante/die HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200 OK") && response.contains("dante 2 "), "\(response)")
+        await h.tearDown()
+    }
+
     @Test func requestOnAPooledConnectionTheWorkerClosed_isRetriedOnANewConnection() async throws {
         // The worker closes each connection, unanswered, when its second request arrives: every request
         // after the first is sent on a pooled connection that is dead, and must still succeed.
