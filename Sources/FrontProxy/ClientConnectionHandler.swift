@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The client's side of the proxy.
 ///
 /// Parses each request head strictly, routes it, picks a ready
@@ -314,7 +318,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                     return
                 }
                 attach(channel, handler: handler)
-            case .failure:
+            case .failure(let error):
+                if (error as? IOError)?.errnoCode == EAGAIN, let current = exchange, pool.loop.now < current.deadline {
+                    // The worker is up, but its listen backlog is full (a burst of new connections):
+                    // the same worker again shortly, as a client of a busy server would.
+                    phase = .waiting
+                    pool.loop.assumeIsolated().scheduleTask(in: .milliseconds(5)) { [self] in
+                        guard phase == .waiting, exchange === current else { return }
+                        connect()
+                    }
+                    return
+                }
                 if !retry(unreachable: true) {
                     // Every worker in the table refused: wait for the table to change (bounded).
                     guard let current = exchange else { return }

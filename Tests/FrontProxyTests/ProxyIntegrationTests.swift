@@ -544,6 +544,38 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func workerWithAFullListenBacklog_isConnectedToAgainShortly_ratherThan502() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        // A worker that is up but accepts nothing yet: its backlog (0, one queued connection) is full.
+        let path = h.root + "/busy.sock"
+        let address = try SocketAddress(unixDomainSocketPath: path)
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(address.withSockAddr { Glibc.bind(listener, $0, socklen_t($1)) } == 0)
+        #expect(Glibc.listen(listener, 0) == 0)
+        let filler = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(connect(filler, to: address) == 0)
+        defer {
+            close(filler)
+            close(listener)
+        }
+        h.endpoints = [path]
+        h.publish(readyTimeout: .seconds(10))
+        // 100 ms later it accepts: the filler, then the proxy's connection, which it answers.
+        Thread.detachNewThread {
+            usleep(100_000)
+            close(accept(listener, nil, nil))
+            let client = accept(listener, nil, nil)
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            _ = read(client, &buffer, buffer.count)
+            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            _ = answer.withCString { Glibc.send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            close(client)
+        }
+        let response = h.send("GET /dante/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200 OK") && response.hasSuffix("\r\n\r\nok"), "\(response)")
+        await h.tearDown()
+    }
+
     @Test func requestOnAPooledConnectionTheWorkerClosed_isRetriedOnANewConnection() async throws {
         // The worker closes each connection, unanswered, when its second request arrives: every request
         // after the first is sent on a pooled connection that is dead, and must still succeed.
