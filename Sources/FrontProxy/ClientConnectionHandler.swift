@@ -253,12 +253,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Picks a worker now, or waits (bounded by the app's ready timeout) while the app is starting,
-    /// every worker is at its concurrency limit, or every worker the table lists is `excluded` (it
-    /// refused the connection or failed the request.
+    /// Picks a worker now, or waits (bounded by the app's ready timeout) for one.
     ///
-    /// It died, and the table will drop it; those
-    /// starting will come). `attempts`: times the request was sent already, plus one.
+    /// It waits while the app is starting, while every worker is at its concurrency limit, or while
+    /// every worker the table lists is `excluded`: one that refused the connection or failed the
+    /// request has died, and the table will drop it; the workers starting will come. `attempts`: the
+    /// times the request was sent already, plus one.
     private func dispatch(
         _ head: RequestHead, app: RoutingTable.App, strip: Int, prefix: String, deadline: NIODeadline,
         excluded: [WorkerState] = [], attempts: Int = 1

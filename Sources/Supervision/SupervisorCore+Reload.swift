@@ -182,13 +182,12 @@ extension SupervisorCore {
         schedule(.retiredDeadline(slot: slot, generation: generation), after: config.stop.timeout, group: &group)
     }
 
-    /// The stop signal for a draining worker, once the proxy no longer sends it anything new and the
-    /// requests it had in flight were answered (waited for up to `stop.timeout`), so that a worker that
-    /// exits at once on the signal (node's default) loses none.
+    /// Sends a draining worker its stop signal once its requests in flight were answered.
     ///
-    /// Upgraded connections do not wait: the
-    /// worker keeps them, with the signal, until they close or it exits.
-    /// A stop of the app signals at once.
+    /// The proxy no longer sends it anything new; the signal waits for what it has (up to
+    /// `stop.timeout`), so that a worker that exits at once on the signal (node's default) loses
+    /// none. Upgraded connections do not wait: the worker keeps them, with the signal, until they
+    /// close or it exits. A stop of the app signals at once.
     mutating func signalDraining(slot: Int, generation: Int, group: inout DiscardingTaskGroup) {
         guard let index = retired.firstIndex(where: { $0.slot == slot && $0.generation == generation }),
             retired[index].state == .draining, let process = retired[index].process,
