@@ -329,21 +329,26 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                     }
                     return
                 }
-                if !retry(unreachable: true) {
-                    // Every worker in the table refused: wait for the table to change (bounded).
-                    guard let current = exchange else { return }
-                    releaseWorker(current)
-                    exchange = nil
-                    guard let app = pool.table.app(named: current.app) else {
-                        respond(503, "\(current.app) is not running", close: true)
-                        return
-                    }
-                    dispatch(
-                        current.head, app: app, strip: current.strip, prefix: current.prefix,
-                        deadline: current.deadline, excluded: current.excluded)
+                // Every worker in the table refused: wait for the table to change (bounded).
+                if !retry(unreachable: true), let current = exchange, !redispatch(current) {
+                    respond(503, "\(current.app) is not running", close: true)
                 }
             }
         }
+    }
+
+    /// Ends `current` and dispatches its request again, to a worker other than `current.excluded`
+    /// (and `failed`), waiting for one up to the request's deadline.
+    ///
+    /// False when the app left the table (the request is then the caller's to answer).
+    private func redispatch(_ current: Exchange, excluding failed: WorkerState? = nil, attempts: Int = 1) -> Bool {
+        releaseWorker(current)
+        exchange = nil
+        guard let app = pool.table.app(named: current.app) else { return false }
+        dispatch(
+            current.head, app: app, strip: current.strip, prefix: current.prefix, deadline: current.deadline,
+            excluded: current.excluded + (failed.map { [$0] } ?? []), attempts: attempts)
+        return true
     }
 
     /// Moves the exchange to another ready worker.
@@ -553,16 +558,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if !responseStarted && phase == .response && current.head.framing == .none && (current.reused || idempotent) {
             current.upstream?.close(promise: nil)
             if retry(stale: current.reused) { return }
-            if current.attempts < 2, let app = pool.table.app(named: current.app) {
-                // No other worker now (the others are restarting): the retry waits for one, bounded
-                // by the ready timeout, and never goes to the one that failed.
-                releaseWorker(current)
-                exchange = nil
-                dispatch(
-                    current.head, app: app, strip: current.strip, prefix: current.prefix, deadline: current.deadline,
-                    excluded: current.excluded + [current.worker], attempts: 2)
-                return
-            }
+            // No other worker now (the others are restarting): the retry waits for one, bounded by
+            // the ready timeout, and never goes to the one that failed.
+            if current.attempts < 2 && redispatch(current, excluding: current.worker, attempts: 2) { return }
         }
         releaseWorker(current)
         current.upstream?.close(promise: nil)

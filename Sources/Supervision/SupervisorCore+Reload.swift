@@ -193,27 +193,24 @@ extension SupervisorCore {
             retired[index].state == .draining, let process = retired[index].process,
             let since = retired[index].drainingSince
         else { return }
+        let waited = clock.now - since
+        let inFlight = retired[index].endpoint.map { context.requestsInFlight($0.description) } ?? 0
+        if inFlight > 0 && waited < config.stop.timeout && wantsRunning {
+            // Checked again soon: every millisecond at first, then less often for a long request.
+            let next = min(max(waited / 4, .milliseconds(1)), .milliseconds(50))
+            schedule(.drainSignal(slot: slot, generation: generation), after: next, group: &group)
+            return
+        }
         retired[index].drainingSince = nil
-        if let endpoint = retired[index].endpoint {
-            let waited = clock.now - since
-            let inFlight = context.requestsInFlight(endpoint.description)
-            if inFlight > 0 && waited < config.stop.timeout && wantsRunning {
-                retired[index].drainingSince = since
-                // Checked again soon: every millisecond at first, then less often for a long request.
-                let next = min(max(waited / 4, .milliseconds(1)), .milliseconds(50))
-                schedule(.drainSignal(slot: slot, generation: generation), after: next, group: &group)
-                return
-            }
-            if inFlight > 0 {
-                let why = wantsRunning ? "after " + ConfigDuration.format(config.stop.timeout) : "(the app is stopping)"
-                context.output.note(
-                    "SIG\(config.stop.signal) with \(inFlight) request\(inFlight == 1 ? "" : "s") still in flight \(why)",
-                    about: source(slot, generation))
-            } else if waited >= .milliseconds(1) {
-                context.output.note(
-                    "SIG\(config.stop.signal) once its requests in flight were answered (\(Self.milliseconds(waited)))",
-                    about: source(slot, generation))
-            }
+        if inFlight > 0 {
+            let why = wantsRunning ? "after " + ConfigDuration.format(config.stop.timeout) : "(the app is stopping)"
+            context.output.note(
+                "SIG\(config.stop.signal) with \(inFlight) request\(inFlight == 1 ? "" : "s") still in flight \(why)",
+                about: source(slot, generation))
+        } else if waited >= .milliseconds(1) {
+            context.output.note(
+                "SIG\(config.stop.signal) once its requests in flight were answered (\(Self.milliseconds(waited)))",
+                about: source(slot, generation))
         }
         kill(-process.workerPID, signalNumber(config.stop.signal))
         schedule(.retiredDeadline(slot: slot, generation: generation), after: config.stop.timeout, group: &group)

@@ -232,7 +232,14 @@ let requestCount = UnsafeMutablePointer<Int>.allocate(capacity: 1)
 requestCount.initialize(to: 0)
 let countLock = NSLock()
 
-/// Reads one request (head and body by its framing) from `client`; nil at end of file.
+/// Reads one request (head and body by its framing) from `client`.
+///
+/// Nil at end of file.
+/// Writes `text` to a client socket (without SIGPIPE: a client that went away is no reason to die).
+func put(_ client: Int32, _ text: String) {
+    _ = text.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+}
+
 func readRequest(_ client: Int32, _ received: inout [UInt8]) -> (head: String, body: [UInt8])? {
     var buffer = [UInt8](repeating: 0, count: 65536)
     func fill() -> Bool {
@@ -327,13 +334,13 @@ while true {
             if dieOnRequest && path.hasSuffix("/die") { exit(3) }
             if dieOnRequest && path.hasSuffix("/half") {
                 let partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it"
-                _ = partial.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                put(client, partial)
                 exit(3)
             }
             if let size = path.split(separator: "/").last.flatMap({ Int($0) }), path.contains("/bytes/") {
                 // N bytes of "x": a download large enough to make the proxy apply backpressure.
                 let head = "HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n"
-                _ = head.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                put(client, head)
                 let block = [UInt8](repeating: UInt8(ascii: "x"), count: 65536)
                 var left = size
                 while left > 0 {
@@ -348,7 +355,7 @@ while true {
             if head.lowercased().contains("\r\nupgrade:") {
                 // Switch protocols and echo every byte back until the client closes.
                 let answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n"
-                _ = answer.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                put(client, answer)
                 if !received.isEmpty {
                     _ = received.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 }
@@ -381,7 +388,7 @@ while true {
             let response =
                 "HTTP/1.1 200 OK\r\nContent-Length: \(text.utf8.count)\r\nContent-Type: text/plain\r\n\(connection)\r\n"
                 + (isHead ? "" : text)
-            _ = response.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            put(client, response)
             if closes { return }
         }
     }
