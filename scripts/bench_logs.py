@@ -4,7 +4,10 @@
   capture    1,000,000 lines of 100 B from 4 workers (125,000 lines each to stdout and to stderr)
              through hostctl into its log files, against the same workers writing straight to one
              file (goal: elapsed <= 1.2x, 0 lines lost); and, as the floor of any capture through
-             pipes, the same workers with each pipe read by a `cat` into one file
+             pipes, the same workers with each pipe read by a `cat` into one file. Twice: with
+             hostctl's fixture worker, which writes its lines in 32 KiB blocks as a buffered logger
+             does (the cheapest writer there is, so the capture's own cost shows most), and with
+             node workers that write each line with a console.log or console.error of its own
   memory     the daemon's peak RSS during the capture, above its idle RSS (goal: <= 10 MiB)
   logs -n    `hostctl logs APP -n 100` on 1 GiB of logs in 5 files, against `tail -n 100` of the
              current file (goal: < 50 ms)
@@ -12,6 +15,7 @@
 import os, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 HOSTCTL, FIXTURE = sys.argv[1], sys.argv[2]
+SPEW_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_logs_spew.js")
 WORKERS, LINES, LINE_BYTES = 4, 125_000, 100
 TOTAL = WORKERS * LINES * 2
 # A worker line's record: time (24) + ' spew/N.1 ' (10) + 'out '/'err ' (4) + '| ' (2) + text (99) + newline.
@@ -31,7 +35,13 @@ def rss_kib(pid, key="VmRSS"):
     return 0
 
 
-def run_workers(path, piped):
+def writer(kind):
+    """The worker command of a capture run: hostctl's fixture worker (`fixture`) or node (`node`)."""
+    args = ["--lines", str(LINES), "--line-bytes", str(LINE_BYTES)]
+    return [FIXTURE, *args] if kind == "fixture" else ["node", SPEW_JS, *args]
+
+
+def run_workers(path, piped, kind):
     """The workers' run outside hostctl, appending to `path`: straight (`piped` False), or each
     stream through a pipe read by its own `cat`. Returns the elapsed time and the lines written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -40,7 +50,7 @@ def run_workers(path, piped):
     for slot in range(1, WORKERS + 1):
         env = dict(os.environ, HOSTCTL_WORKER=str(slot), PORT="0")
         ends = [os.pipe(), os.pipe()] if piped else [(None, fd), (None, fd)]
-        procs.append(subprocess.Popen([FIXTURE, "--lines", str(LINES), "--line-bytes", str(LINE_BYTES)],
+        procs.append(subprocess.Popen(writer(kind),
                                       env=env, stdout=ends[0][1], stderr=ends[1][1]))
         for read_end, write_end in ends if piped else []:
             os.close(write_end)
@@ -55,16 +65,16 @@ def run_workers(path, piped):
     return elapsed, lines
 
 
-def direct(root):
+def direct(root, kind):
     """The reference: the same workers, stdout and stderr appended straight to one file."""
-    return run_workers(f"{root}/direct.log", piped=False)
+    return run_workers(f"{root}/direct.log", piped=False, kind=kind)
 
 
-def through_cat(root):
+def through_cat(root, kind):
     """A floor for any capture through pipes: the same workers, each pipe read by its own `cat`
     appending to one file (no splitting, no stamps: every byte moved twice, as little work as
     a pipe allows)."""
-    return run_workers(f"{root}/cat.log", piped=True)
+    return run_workers(f"{root}/cat.log", piped=True, kind=kind)
 
 
 def read_chunks(path):
@@ -76,13 +86,13 @@ def read_chunks(path):
             yield chunk
 
 
-def through_hostctl(root):
+def through_hostctl(root, kind):
     home = f"{root}/h"
     os.makedirs(f"{root}/app", exist_ok=True)
     hostctl(home, "add", "idle", f"{root}/app", "--command", FIXTURE, "--route", "/idle")
     # The daemon starts every app it knows: spew is added once it runs, then started on its own.
     hostctl(home, "start", "idle")
-    command = f"{FIXTURE} --lines {LINES} --line-bytes {LINE_BYTES} --then-serve"
+    command = " ".join(writer(kind)) + " --then-serve"
     hostctl(home, "add", "spew", f"{root}/app", "--command", command, "--route", "/spew", "--workers", str(WORKERS))
     with open(f"{home}/apps/spew.yml", "a") as f:
         # One big file, so that rotation removes nothing the count below needs.
@@ -191,67 +201,73 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
 
 
-ROUNDS = 9
+def capture(root, kind, rounds_wanted, title):
+    """Rounds of the three runs of `kind`'s workers (straight to a file, through `cat`, through
+    hostctl), alternating, each through a fresh home; prints the medians."""
+    rounds = []
+    floors = []
+    for index in range(rounds_wanted):
+        d_elapsed, d_lines = direct(root, kind)
+        floors.append(through_cat(root, kind))
+        os.makedirs(f"{root}/r{index}")
+        try:
+            rounds.append((d_elapsed, d_lines, *through_hostctl(f"{root}/r{index}", kind)))
+        finally:
+            hostctl(f"{root}/r{index}/h", "shutdown", check=False)
+            shutil.rmtree(f"{root}/r{index}", ignore_errors=True)
+    median = statistics.median
+    d_elapsed = median([r[0] for r in rounds])
+    h_elapsed = median([r[2] for r in rounds])
+    from_spawn = median([r[3] for r in rounds])
+    ratios = sorted(r[2] / r[0] for r in rounds)
+    d_lines = min(r[1] for r in rounds)
+    lost = max(r[4] for r in rounds)
+    bad = max(r[5] for r in rounds)
+    idle = median([r[6] for r in rounds])
+    growth = max(r[7] - r[6] for r in rounds)
+    status = rounds[-1][8]
+    print(f"capture: 1,000,000 lines of 100 B from 4 workers, {title}, median of {rounds_wanted} rounds")
+    print(f"  reference: straight to one file    {d_elapsed:7.3f} s   {d_lines} lines (fewest of the rounds)")
+    print(f"  through hostctl into its log files {h_elapsed:7.3f} s   lost {lost}, out of order {bad} (most of the rounds)")
+    print(f"    of which first worker start to last line written (log stamps) {from_spawn:.3f} s")
+    print(f"  ratio hostctl / direct             {h_elapsed / d_elapsed:7.2f}x   (goal <= 1.2x, 0 lost); "
+          f"per round {' '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"  ratio without `hostctl start`      {from_spawn / d_elapsed:7.2f}x")
+    floor = median([f[0] for f in floors])
+    print(f"  floor: each pipe read by a `cat`   {floor:7.3f} s   {min(f[1] for f in floors)} lines; "
+          f"ratio {floor / d_elapsed:.2f}x (bytes moved through pipes, no splitting or stamps)")
+    print(f"  daemon RSS idle {idle / 1024:.1f} MiB, largest peak above idle +{growth / 1024:.1f} MiB   (goal <= 10 MiB)")
+    print(f"  status: dropped_log_lines {status.split('dropped_log_lines')[1][2:].split(',')[0]}")
 
 
 def run(root):
-    if True:
-        # Rounds alternate between the two, each through a fresh home; medians are reported.
-        rounds = []
-        floors = []
-        for index in range(ROUNDS):
-            d_elapsed, d_lines = direct(root)
-            floors.append(through_cat(root))
-            os.makedirs(f"{root}/r{index}")
-            try:
-                rounds.append((d_elapsed, d_lines, *through_hostctl(f"{root}/r{index}")))
-            finally:
-                hostctl(f"{root}/r{index}/h", "shutdown", check=False)
-                shutil.rmtree(f"{root}/r{index}", ignore_errors=True)
-        median = lambda values: statistics.median(values)
-        d_elapsed = median([r[0] for r in rounds])
-        h_elapsed = median([r[2] for r in rounds])
-        from_spawn = median([r[3] for r in rounds])
-        ratios = sorted(r[2] / r[0] for r in rounds)
-        d_lines = min(r[1] for r in rounds)
-        lost = max(r[4] for r in rounds)
-        bad = max(r[5] for r in rounds)
-        idle = median([r[6] for r in rounds])
-        growth = max(r[7] - r[6] for r in rounds)
-        status = rounds[-1][8]
-        print(f"capture: 1,000,000 lines of 100 B from 4 workers, median of {ROUNDS} rounds")
-        print(f"  reference: straight to one file    {d_elapsed:7.3f} s   {d_lines} lines (fewest of the rounds)")
-        print(f"  through hostctl into its log files {h_elapsed:7.3f} s   lost {lost}, out of order {bad} (most of the rounds)")
-        print(f"    of which first worker start to last line written (log stamps) {from_spawn:.3f} s")
-        print(f"  ratio hostctl / direct             {h_elapsed / d_elapsed:7.2f}x   (goal <= 1.2x, 0 lost); "
-              f"per round {' '.join(f'{r:.2f}' for r in ratios)}")
-        print(f"  ratio without `hostctl start`      {from_spawn / d_elapsed:7.2f}x")
-        floor = median([f[0] for f in floors])
-        print(f"  floor: each pipe read by a `cat`   {floor:7.3f} s   {min(f[1] for f in floors)} lines; "
-              f"ratio {floor / d_elapsed:.2f}x (bytes moved through pipes, no splitting or stamps)")
-        print(f"  daemon RSS idle {idle / 1024:.1f} MiB, largest peak above idle +{growth / 1024:.1f} MiB   (goal <= 10 MiB)")
-        print(f"  status: dropped_log_lines {status.split('dropped_log_lines')[1][2:].split(',')[0]}")
-        home, directory = make_big_logs(root)
-        size = sum(os.path.getsize(f"{directory}/{n}") for n in os.listdir(directory))
-        print(f"\nhostctl logs -n 100 on {size / (1 << 30):.2f} GiB of logs in 5 files")
-        subprocess.run(["hyperfine", "--shell=none", "--warmup", "3", "--min-runs", "30", "--style", "basic",
-                        "-n", "reference: tail -n 100 big.log", f"tail -n 100 {directory}/big.log",
-                        "-n", "hostctl logs big -n 100", f"{HOSTCTL} logs big -n 100 --home {home}",
-                        "-n", "hostctl logs -n 100 (every app)", f"{HOSTCTL} logs -n 100 --home {home}",
-                        "-n", "hostctl logs big -n 1000 --json", f"{HOSTCTL} logs big -n 1000 --json --home {home}"],
-                       check=True)
-        # A worker that writes binary output: every byte of its 64 KiB lines is escaped for the terminal.
-        binary = f"{home}/logs/bin"
-        os.makedirs(binary, exist_ok=True)
-        garbage = bytes(b for b in range(256) if b != 10 and (b < 32 or b >= 128))
-        line = b"2026-11-25T07:00:01.123Z bin/1.1 out | " + (garbage * (65536 // len(garbage) + 1))[:65536] + b"\n"
-        with open(f"{binary}/bin.log", "wb") as f:
-            f.write(line * 100)
-        print("\nhostctl logs -n 100 on 100 lines of 64 KiB of binary output (every byte escaped)")
-        subprocess.run(["hyperfine", "--shell=none", "--warmup", "2", "--min-runs", "10", "--style", "basic",
-                        "-n", "reference: tail -n 100 bin.log", f"tail -n 100 {binary}/bin.log",
-                        "-n", "hostctl logs bin -n 100", f"{HOSTCTL} logs bin -n 100 --home {home}"],
-                       check=True, stdout=None)
+    capture(root, "fixture", 9, "hostctl's fixture worker (32 KiB writes)")
+    if shutil.which("node"):
+        print()
+        capture(root, "node", 5, "node workers (a write per console.log)")
+    else:
+        print("\ncapture with node workers skipped: node is not installed")
+    home, directory = make_big_logs(root)
+    size = sum(os.path.getsize(f"{directory}/{n}") for n in os.listdir(directory))
+    print(f"\nhostctl logs -n 100 on {size / (1 << 30):.2f} GiB of logs in 5 files")
+    subprocess.run(["hyperfine", "--shell=none", "--warmup", "3", "--min-runs", "30", "--style", "basic",
+                    "-n", "reference: tail -n 100 big.log", f"tail -n 100 {directory}/big.log",
+                    "-n", "hostctl logs big -n 100", f"{HOSTCTL} logs big -n 100 --home {home}",
+                    "-n", "hostctl logs -n 100 (every app)", f"{HOSTCTL} logs -n 100 --home {home}",
+                    "-n", "hostctl logs big -n 1000 --json", f"{HOSTCTL} logs big -n 1000 --json --home {home}"],
+                   check=True)
+    # A worker that writes binary output: every byte of its 64 KiB lines is escaped for the terminal.
+    binary = f"{home}/logs/bin"
+    os.makedirs(binary, exist_ok=True)
+    garbage = bytes(b for b in range(256) if b != 10 and (b < 32 or b >= 128))
+    line = b"2026-11-25T07:00:01.123Z bin/1.1 out | " + (garbage * (65536 // len(garbage) + 1))[:65536] + b"\n"
+    with open(f"{binary}/bin.log", "wb") as f:
+        f.write(line * 100)
+    print("\nhostctl logs -n 100 on 100 lines of 64 KiB of binary output (every byte escaped)")
+    subprocess.run(["hyperfine", "--shell=none", "--warmup", "2", "--min-runs", "10", "--style", "basic",
+                    "-n", "reference: tail -n 100 bin.log", f"tail -n 100 {binary}/bin.log",
+                    "-n", "hostctl logs bin -n 100", f"{HOSTCTL} logs bin -n 100 --home {home}"],
+                   check=True, stdout=None)
 
 
 main()

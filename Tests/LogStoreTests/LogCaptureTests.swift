@@ -157,6 +157,34 @@ struct LogCaptureTests {
         #expect(texts == ["a", "", "b", "half and rest", "c"])
     }
 
+    @Test func aWorkerWritingALineAtATime_isReadInBatches_notOnceALine() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        let out = TestPipe()
+        let err = TestPipe()
+        capture.collect(stdout: out.output, stderr: err.output, from: .init(app: "drip", slot: 1, generation: 1))
+        // A line every 100 µs or more, each its own write, as node's console.log does: without a
+        // pause after each round of reads, the reading thread wakes and reads once per line.
+        let lines = 3000
+        let started = ContinuousClock.now
+        for index in 1...lines {
+            out.write(Array("line \(index)\n".utf8))
+            usleep(100)
+        }
+        let writing = ContinuousClock.now - started
+        close(out.input)
+        close(err.input)
+        capture.flush()
+        #expect(allRecords(dir.path, app: "drip").map(\.text) == (1...lines).map { Array("line \($0)".utf8) })
+        // At most a read per millisecond of writing (with room for a slow machine), far fewer than
+        // the lines; without the pause it is one per line.
+        let reads = capture.pipeReads()
+        let milliseconds = Int(writing / .milliseconds(1))
+        #expect(
+            reads < max(lines / 3, milliseconds * 3 / 2),
+            "\(reads) reads for \(lines) lines written one at a time in \(milliseconds) ms")
+    }
+
     @Test func slowDisk_stopsReadingTheWorker_atTheBufferCap_thenEverythingArrives() throws {
         let cap = 128 * 1024
         let (dir, sink, capture, worker) = try gatedCapture(app: "slow", lines: 50_000, bufferCap: cap)
