@@ -73,6 +73,8 @@ public final class LogCapture: @unchecked Sendable {
         var splitter = LineSplitter()
         let middle: [UInt8]
         let middleContinued: [UInt8]
+        /// The pipe's size (F_GETPIPE_SZ), once enlarged or not.
+        var capacity = 64 * 1024
 
         init(source: Source, stream: LogStream, app: AppLog) {
             self.source = source
@@ -158,11 +160,13 @@ public final class LogCapture: @unchecked Sendable {
     /// Whether the last barrier pass found anything still to read (or a paused app).
     private var passFoundMore = false
     /// The reading thread's current round: whether a read returned bytes, and whether one filled the
-    /// read buffer (the workers are ahead: no pause before the next round).
+    /// read buffer or half its pipe (the worker is ahead, and a pause could block it: no pause before
+    /// the next round).
     private var roundRead = false
     private var roundFilled = false
-    /// Reads that returned bytes, since the capture began (tests).
+    /// Reads that returned bytes, and pauses taken after a round, since the capture began (tests).
     private var reads = 0
+    private var pauses = 0
 
     private let epoll: Int32
     private let wakeRead: Int32
@@ -243,6 +247,9 @@ public final class LogCapture: @unchecked Sendable {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             // F_SETPIPE_SZ (Linux): a larger pipe lets a chatty worker run ahead of one read.
             if enlarged.count < largePipes && fcntl(fd, 1031, Int32(Self.pipeSize)) >= 0 { enlarged.insert(fd) }
+            // F_GETPIPE_SZ: 8 KiB for a user past its pipe allowance, which a worker fills quickly.
+            let capacity = fcntl(fd, 1032)
+            if capacity > 0 { pipes[fd]?.capacity = Int(capacity) }
             log.fds.insert(fd)
             if !log.paused { watch(fd) }
         }
@@ -317,9 +324,10 @@ public final class LogCapture: @unchecked Sendable {
         condition.withLock { apps[app]?.pending.count ?? 0 }
     }
 
-    /// Reads from the pipes that returned bytes, since the capture began, for tests.
-    func pipeReads() -> Int {
-        condition.withLock { reads }
+    /// Reads from the pipes that returned bytes, and the reading thread's pauses after a round of
+    /// them, since the capture began, for tests.
+    func pipeReads() -> (reads: Int, pauses: Int) {
+        condition.withLock { (reads, pauses) }
     }
 
     /// Bytes of buffer memory `app` holds (the buffer filling and the spare one), for tests.
@@ -397,6 +405,7 @@ public final class LogCapture: @unchecked Sendable {
             }
             passed = seenBarrier
             let gather = roundRead && !roundFilled && barrier == passed && notes.isEmpty
+            if gather { pauses += 1 }
             condition.broadcast()
             condition.unlock()
             if gather { usleep(Self.gatherMicroseconds) }
@@ -414,7 +423,7 @@ public final class LogCapture: @unchecked Sendable {
         if count > 0 {
             reads += 1
             roundRead = true
-            if count == buffer.count { roundFilled = true }
+            if count == buffer.count || count >= pipe.capacity / 2 { roundFilled = true }
         }
         var head: [UInt8] = []
         head.reserveCapacity(24 + pipe.middle.count)

@@ -178,11 +178,32 @@ struct LogCaptureTests {
         #expect(allRecords(dir.path, app: "drip").map(\.text) == (1...lines).map { Array("line \($0)".utf8) })
         // At most a read per millisecond of writing (with room for a slow machine), far fewer than
         // the lines; without the pause it is one per line.
-        let reads = capture.pipeReads()
+        let reads = capture.pipeReads().reads
         let milliseconds = Int(writing / .milliseconds(1))
         #expect(
             reads < max(lines / 3, milliseconds * 3 / 2),
             "\(reads) reads for \(lines) lines written one at a time in \(milliseconds) ms")
+    }
+
+    @Test func aWorkerFillingASmallPipe_isReadWithoutPauses() throws {
+        let dir = try TempDirectory()
+        // No enlarged pipes, and an 8 KiB one: what a user past its pipe allowance gets.
+        let capture = LogCapture(logsDirectory: dir.path, largePipes: 0)
+        let out = TestPipe()
+        let err = TestPipe()
+        #expect(fcntl(out.input, 1031, Int32(8192)) == 8192)
+        capture.collect(stdout: out.output, stderr: err.output, from: .init(app: "blast", slot: 1, generation: 1))
+        // 4 MiB in 4 KiB writes: the pipe is full whenever the reading thread looks. A pause after a
+        // round would leave the worker blocked for a millisecond per 8 KiB.
+        let line = Array(repeating: UInt8(ascii: "x"), count: 99) + [10]
+        let block = Array((0..<41).map { _ in line }.joined())
+        for _ in 0..<1024 { out.write(block) }
+        close(out.input)
+        close(err.input)
+        capture.flush()
+        #expect(allRecords(dir.path, app: "blast").count == 1024 * 41)
+        let (reads, pauses) = capture.pipeReads()
+        #expect(pauses < reads / 2, "\(pauses) pauses in \(reads) reads of a full pipe")
     }
 
     @Test func slowDisk_stopsReadingTheWorker_atTheBufferCap_thenEverythingArrives() throws {
