@@ -232,14 +232,12 @@ let requestCount = UnsafeMutablePointer<Int>.allocate(capacity: 1)
 requestCount.initialize(to: 0)
 let countLock = NSLock()
 
-/// Reads one request (head and body by its framing) from `client`.
-///
-/// Nil at end of file.
-/// Writes `text` to a client socket (without SIGPIPE: a client that went away is no reason to die).
+/// Writes `text` to a client socket, without SIGPIPE: a client that went away is no reason to die.
 func put(_ client: Int32, _ text: String) {
     _ = text.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
 }
 
+/// Reads one request (head and body by its framing) from `client`; nil at end of file.
 func readRequest(_ client: Int32, _ received: inout [UInt8]) -> (head: String, body: [UInt8])? {
     var buffer = [UInt8](repeating: 0, count: 65536)
     func fill() -> Bool {
