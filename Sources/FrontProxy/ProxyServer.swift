@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -147,7 +147,8 @@ public final class ProxyServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.maxMessagesPerRead, value: 64)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // No TCP_NODELAY option for the children: ServerBootstrap sets it on a TCP listener, and
+            // Linux gives accepted sockets the listener's setting (no syscall per connection).
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

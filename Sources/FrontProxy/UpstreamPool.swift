@@ -58,15 +58,16 @@ final class UpstreamPool {
     /// A new connection to `worker`.
     func connect(_ worker: WorkerState) -> EventLoopFuture<any Channel> {
         if let connector { return connector(worker) }
-        let pool = self
+        // The initializer runs on this pool's loop (the bootstrap's group is that loop alone).
+        let pool = LoopConfined(self)
+        // ClientBootstrap sets TCP_NODELAY on a TCP connection by default (and nothing on a Unix socket).
         let bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: false)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = UpstreamHandler(worker: worker)
-                    handler.pool = pool
+                    handler.pool = pool.value
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

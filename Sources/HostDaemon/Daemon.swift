@@ -1,5 +1,5 @@
 import CHostSupport
-public import ControlProtocol
+import ControlProtocol
 import Foundation
 import FrontProxy
 public import HostConfig

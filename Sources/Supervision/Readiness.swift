@@ -4,24 +4,32 @@ import Foundation
 ///
 /// For pipe and port a connection to the endpoint must succeed. For fd, the kernel accepts into the
 /// backlog before the worker runs, so a probe `OPTIONS * HTTP/1.1` must get any response byte.
-/// Attempts back off exponentially from 1 ms to 50 ms: short enough to notice readiness within a few
-/// milliseconds, without a fixed sleep.
+/// Attempts follow `delay(after:)`: readiness is noticed soon after it happened, without a fixed sleep.
 enum Readiness {
     /// True once ready; false when `timeout` passed or the task was cancelled.
     static func wait(for endpoint: Endpoint, probeHTTP: Bool, timeout: Duration) async -> Bool {
         let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        var delay = Duration.milliseconds(1)
+        let started = clock.now
+        let deadline = started.advanced(by: timeout)
         while clock.now < deadline && !Task.isCancelled {
             if let fd = Sockets.connect(endpoint) {
                 defer { close(fd) }
                 if !probeHTTP { return true }
                 if await answers(fd, until: deadline, clock: clock) { return true }
             }
-            try? await Task.sleep(for: delay)
-            delay = min(delay * 2, .milliseconds(50))
+            try? await Task.sleep(for: delay(after: clock.now - started))
         }
         return false
+    }
+
+    /// The pause before the next attempt, `elapsed` after the first: an eighth of the time the worker
+    /// has taken so far, 1 ms at least and 50 ms at most.
+    ///
+    /// So a worker is seen ready at most an eighth (plus 1 ms) later than it began to listen: 11 ms
+    /// late at worst for a node worker ready after 80 ms, where doubling pauses could be 50 ms late.
+    /// A start of 250 ms costs about 40 attempts (a refused `connect` each), one of 2 s about 75.
+    static func delay(after elapsed: Duration) -> Duration {
+        min(max(elapsed / 8, .milliseconds(1)), .milliseconds(50))
     }
 
     /// Sends `OPTIONS *` and waits for any byte back, polling in 20 ms slices so that the task stays

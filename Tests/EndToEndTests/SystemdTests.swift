@@ -75,7 +75,7 @@ func startServe(_ t: TempHome, environment: [String: String], launcher: [String]
     process.environment = env
     process.standardOutput = FileHandle.nullDevice
     if let log {
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: log)
     } else {
         process.standardError = FileHandle.nullDevice

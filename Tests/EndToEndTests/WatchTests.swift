@@ -66,7 +66,7 @@ struct WatchTests {
             let path = app + "/src/d\(directory)/e\(directory % 7)"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             for file in 0..<20 {
-                FileManager.default.createFile(atPath: path + "/f\(file).js", contents: Data("x".utf8))
+                _ = FileManager.default.createFile(atPath: path + "/f\(file).js", contents: Data("x".utf8))
             }
         }
         // node_modules is never descended into.

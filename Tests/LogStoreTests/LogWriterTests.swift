@@ -163,7 +163,7 @@ struct LogWriterTests {
             dir.read("a/a.log").hasSuffix("line 002\n"), "a removed file is started anew, not written into the void")
         // A regular file where the directory should be: nothing can be written, nothing crashes.
         try FileManager.default.removeItem(atPath: dir.path + "/a")
-        FileManager.default.createFile(atPath: dir.path + "/a", contents: Data())
+        _ = FileManager.default.createFile(atPath: dir.path + "/a", contents: Data())
         let blocked = LogWriter(app: "a", directory: dir.path + "/a", maxSize: 1 << 20, maxFiles: 2)
         #expect(blocked.write(records(1...3)[...]) != nil)
         #expect(blocked.droppedLines == 3)
