@@ -15,7 +15,7 @@ enum Readiness {
             if let fd = Sockets.connect(endpoint) {
                 defer { close(fd) }
                 if !probeHTTP { return true }
-                if await answers(fd, until: deadline, clock: clock) { return true }
+                if await answers(fd, started: started, until: deadline, clock: clock) { return true }
             }
             try? await Task.sleep(for: delay(after: clock.now - started))
         }
@@ -32,21 +32,24 @@ enum Readiness {
         min(max(elapsed / 8, .milliseconds(1)), .milliseconds(50))
     }
 
-    /// Sends `OPTIONS *` and waits for any byte back, polling in 20 ms slices so that the task stays
-    /// cancellable and no cooperative thread blocks for long.
-    private static func answers(_ fd: Int32, until deadline: ContinuousClock.Instant, clock: ContinuousClock) async
-        -> Bool
-    {
+    /// Sends `OPTIONS *` and waits for any byte back, looking again after `delay(after:)` (counted
+    /// from `started`, the first attempt) and sleeping in between.
+    ///
+    /// It never blocks in `poll`: a blocked thread would be one of the few of the cooperative pool,
+    /// and a few workers starting at once would stall every other task of the daemon.
+    private static func answers(
+        _ fd: Int32, started: ContinuousClock.Instant, until deadline: ContinuousClock.Instant, clock: ContinuousClock
+    ) async -> Bool {
         let probe = "OPTIONS * HTTP/1.1\r\nHost: hostctl\r\nConnection: close\r\n\r\n"
         let sent = probe.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         guard sent > 0 else { return false }
         while clock.now < deadline && !Task.isCancelled {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&poller, 1, 20) > 0 {
+            if poll(&poller, 1, 0) > 0 {
                 var byte: UInt8 = 0
                 return recv(fd, &byte, 1, 0) > 0
             }
-            await Task.yield()
+            try? await Task.sleep(for: delay(after: clock.now - started))
         }
         return false
     }
