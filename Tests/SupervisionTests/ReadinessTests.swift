@@ -40,10 +40,11 @@ struct ReadinessTests {
         #expect(attempts(until: .seconds(60)).count <= 1300)
     }
 
+    /// A short temporary directory of its own (mkdtemp, as the other suites).
     func makeDirectory() throws -> String {
-        let directory = "/tmp/hrd-\(getpid())-\(UInt16.random(in: 0...9999))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return directory
+        var template = Array("/tmp/hrd-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        return String(cString: made)
     }
 
     @Test func aListeningUnixSocketIsReady_andAMissingOneIsNotWithinTheTimeout() async throws {
@@ -92,7 +93,7 @@ struct ReadinessTests {
         let executor = OneThreadExecutor()
         defer { executor.stop() }
         let probesEnded = Flag()
-        let tickerEnded = await withTaskExecutorPreference(executor) {
+        let tickerFinishedFirst = await withTaskExecutorPreference(executor) {
             let probes = Task(executorPreference: executor) {
                 await withTaskGroup(of: Bool.self) { group in
                     for path in paths {
@@ -107,12 +108,12 @@ struct ReadinessTests {
             for _ in 0..<200 {
                 try? await Task.sleep(for: .milliseconds(1))
             }
-            let ended = !probesEnded.isSet
+            let probesStillRunning = !probesEnded.isSet
             probes.cancel()
             await probes.value
-            return ended
+            return probesStillRunning
         }
-        #expect(tickerEnded, "the probes timed out before 200 sleeps of 1 ms ended on their thread")
+        #expect(tickerFinishedFirst, "the probes timed out before 200 sleeps of 1 ms ended on their thread")
     }
 }
 
