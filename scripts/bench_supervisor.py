@@ -99,6 +99,13 @@ def children(pid):
     return [int(x) for x in out.split()]
 
 
+def command(pid):
+    try:
+        return open(f"/proc/{pid}/comm").read().strip()
+    except OSError:
+        return ""
+
+
 def rollup_kib(pid, field):
     try:
         for line in open(f"/proc/{pid}/smaps_rollup"):
@@ -127,7 +134,9 @@ def main():
         hostctl(home, "stop", *[f"rs{i}" for i in range(ROUNDS)])
         time.sleep(1)
         rss = proc_status(daemon, "VmRSS")
-        keepers = children(daemon)
+        keepers = [k for k in children(daemon) if command(k) == "hostctl-keeper"]
+        forkers = [k for k in children(daemon) if command(k) == "hostctl-forker"]
+        forker_private = sum(rollup_kib(k, "Private_Dirty") + rollup_kib(k, "Private_Clean") for k in forkers)
         keeper_private = sum(rollup_kib(k, "Private_Dirty") + rollup_kib(k, "Private_Clean") for k in keepers)
         keeper_pss = sum(rollup_kib(k, "Pss") for k in keepers)
         c0, t0 = context_switches(daemon), time.monotonic()
@@ -168,6 +177,7 @@ def main():
         print(f"{'daemon RSS idle, 2 apps x 4 workers':44} {rss / 1024:>11.1f} MiB {'30 MiB':>14}   (reference: supervisord as measured here; goal <= 15 MiB)")
         print(f"{'  of which anonymous (heap, stacks)':44} {rss_anon / 1024:>11.1f} MiB   (the rest is the binary's mapped code, shared with the page cache)")
         print(f"{'keepers: memory private to them, total':44} {keeper_private / 1024:>11.1f} MiB   ({len(keepers)} keepers, {keeper_private / max(len(keepers), 1):.0f} KiB each; PSS {keeper_pss / 1024:.1f} MiB)")
+        print(f"{'the forker: memory private to it':44} {forker_private:>11.0f} KiB   (the one process that forks the keepers)")
         print(f"{'daemon wakeups per second, idle':44} {wakeups:>14.2f} {'< 1':>14}")
         print(f"{'hostctl status, median':44} {ms(statistics.median(t)):>14} {ms(statistics.median(v)):>14}   (reference: hostctl --version, process start)")
         print(f"{'daemon CPU during a crash loop':44} {crash_cpu * 100:>13.1f}% {'':>14}   ({crashes:.1f} crashes/s)")

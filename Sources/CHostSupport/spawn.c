@@ -5,11 +5,16 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/falloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,7 +31,7 @@
 // possibly held forever. No malloc, no stdio, no Swift.
 
 typedef struct message {
-    int32_t kind;   // 1: worker pid; 2: failure (step, error)
+    int32_t kind;   // 1: worker pid; 2: failure (step, error); 3: keeper pid (from the forker)
     int32_t a;
     int32_t b;
 } message;
@@ -68,6 +73,9 @@ static void write_pid(char *slot, pid_t pid) {
 }
 
 static void run_worker(const hc_spawn_request *r, int report_fd, pid_t keeper) {
+    // The report pipe must survive the descriptors' move onto 0..3 (the forker's keepers get it as 3).
+    int lifted = lift(report_fd);
+    if (lifted >= 0) report_fd = lifted;
     int step = HC_STEP_SETSID;
     // A new session: the worker leads its own process group, so the whole group can be signalled.
     if (setsid() < 0) goto fail;
@@ -214,6 +222,362 @@ static void run_keeper(const hc_spawn_request *r, int report_fd, pid_t daemon) {
     }
 }
 
+// ---- The forker ----
+//
+// Forking the daemon write-protects all of its memory: afterwards every page one of its threads
+// writes takes a copy-on-write fault and a TLB shootdown on the other CPUs. With a fork per keeper,
+// back-to-back reloads spent 17% of the daemon's CPU in those faults, in the proxy's threads. So
+// the daemon forks one process, the forker, at its first spawn, and the forker forks every keeper
+// with CLONE_PARENT: the keeper is the daemon's child as before (reaped through its pidfd, its
+// parent-death signal tied to the daemon), but nobody's memory is write-protected but the
+// forker's, which does nothing else.
+//
+// The forker is a fork of a multi-threaded process: like a keeper it makes only system calls (no
+// malloc: it keeps its buffer with mmap). Requests come over a socket pair, one at a time: a header,
+// the descriptors as SCM_RIGHTS, then the strings. The forker answers on the request's report pipe
+// with the keeper's pid; the rest comes from the keeper as before.
+
+typedef struct wire_header {
+    uint32_t length;  // bytes after the header: the groups, then path, cwd, argv and envp, each NUL-terminated
+    int32_t listen_pid_index;
+    int32_t set_ids;
+    uint32_t uid;
+    uint32_t gid;
+    int32_t ngroups;
+    int32_t argc;
+    int32_t envc;
+    int32_t has_cwd;
+    int32_t fds;  // bit i: descriptor i of (report, stdin, stdout, stderr, handoff) is attached, in that order
+} wire_header;
+
+enum { WIRE_FDS = 5, WIRE_MAX_LENGTH = 64 << 20, WIRE_MAX_GROUPS = 65536 };
+
+static pthread_mutex_t forker_lock = PTHREAD_MUTEX_INITIALIZER;
+static int forker_fd = -1;
+static pid_t forker_pid = -1;
+
+static int read_full(int fd, char *buffer, size_t length) {
+    size_t have = 0;
+    while (have < length) {
+        ssize_t got = read(fd, buffer + have, length - have);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        have += (size_t)got;
+    }
+    return 0;
+}
+
+// The next NUL-terminated string at *cursor before `end`, or NULL.
+static char *next_string(char **cursor, char *end) {
+    char *start = *cursor;
+    char *nul = memchr(start, '\0', (size_t)(end - start));
+    if (!nul) return NULL;
+    *cursor = nul + 1;
+    return start;
+}
+
+// Receives one request into `r` (its strings in *buffer, grown with mmap) and its descriptors into
+// `fds` (-1 where none came). -1 when the daemon closed its end or the request is malformed.
+static int forker_receive(int fd, hc_spawn_request *r, int fds[WIRE_FDS], char **buffer, size_t *capacity) {
+    wire_header h;
+    union {
+        char bytes[CMSG_SPACE(WIRE_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {&h, sizeof h};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    ssize_t got;
+    do {
+        got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+    } while (got < 0 && errno == EINTR);
+    int received[WIRE_FDS];
+    int count = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < n && count < WIRE_FDS; i++) memcpy(&received[count++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    int expected = 0;
+    for (int i = 0; i < WIRE_FDS; i++) {
+        fds[i] = -1;
+        if (got == (ssize_t)sizeof h && (h.fds & (1 << i)) && expected < count) fds[i] = received[expected];
+        if (got == (ssize_t)sizeof h && (h.fds & (1 << i))) expected++;
+    }
+    if (got != (ssize_t)sizeof h || expected != count || (msg.msg_flags & MSG_CTRUNC) || h.length > WIRE_MAX_LENGTH ||
+        h.ngroups < 0 || h.ngroups > WIRE_MAX_GROUPS || h.argc < 1 || h.envc < 0 ||
+        h.argc > WIRE_MAX_LENGTH / 2 || h.envc > WIRE_MAX_LENGTH / 2)
+        goto malformed;
+    // The strings, then (8-byte aligned) the argv and envp pointer arrays.
+    size_t pointers = ((size_t)h.length + 7) & ~(size_t)7;
+    size_t need = pointers + ((size_t)h.argc + (size_t)h.envc + 2) * sizeof(char *);
+    if (need > *capacity) {
+        if (*buffer) munmap(*buffer, *capacity);
+        size_t size = (need + 65535) & ~(size_t)65535;
+        void *area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        *buffer = NULL;
+        *capacity = 0;
+        if (area == MAP_FAILED) goto malformed;
+        *buffer = area;
+        *capacity = size;
+    }
+    if (read_full(fd, *buffer, h.length) < 0) goto malformed;
+    char *cursor = *buffer + (size_t)h.ngroups * sizeof(gid_t);
+    char *end = *buffer + h.length;
+    if (cursor > end) goto malformed;
+    memset(r, 0, sizeof *r);
+    r->groups = (const gid_t *)*buffer;
+    r->ngroups = h.ngroups;
+    r->set_ids = h.set_ids;
+    r->uid = h.uid;
+    r->gid = h.gid;
+    r->listen_pid_index = h.listen_pid_index < h.envc ? h.listen_pid_index : -1;
+    r->stdin_fd = fds[1];
+    r->stdout_fd = fds[2];
+    r->stderr_fd = fds[3];
+    r->handoff_fd = fds[4];
+    if (!(r->path = next_string(&cursor, end))) goto malformed;
+    if (h.has_cwd && !(r->cwd = next_string(&cursor, end))) goto malformed;
+    char **argv = (char **)(*buffer + pointers);
+    char **envp = argv + h.argc + 1;
+    for (int i = 0; i < h.argc; i++)
+        if (!(argv[i] = next_string(&cursor, end))) goto malformed;
+    argv[h.argc] = NULL;
+    for (int i = 0; i < h.envc; i++)
+        if (!(envp[i] = next_string(&cursor, end))) goto malformed;
+    envp[h.envc] = NULL;
+    r->argv = argv;
+    r->envp = envp;
+    return 0;
+malformed:
+    for (int i = 0; i < count; i++) close(received[i]);
+    return -1;
+}
+
+static void forker_loop(int fd, pid_t daemon) {
+    char *buffer = NULL;
+    size_t capacity = 0;
+    for (;;) {
+        hc_spawn_request r;
+        int fds[WIRE_FDS];
+        // The daemon closed its end (it exited) or sent what it never sends: the forker is done,
+        // and the daemon forks a new one at its next spawn.
+        if (forker_receive(fd, &r, fds, &buffer, &capacity) < 0) _exit(0);
+        int report = fds[0];
+        // A raw clone: glibc's fork would run the daemon's atfork handlers, whose locks may be held forever here.
+        pid_t keeper = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+        if (keeper == 0) {
+            run_keeper(&r, report, daemon);
+            _exit(127);
+        }
+        if (keeper < 0) {
+            send_message(report, 2, HC_STEP_FORK, errno);
+        } else {
+            send_message(report, 3, keeper, 0);
+        }
+        for (int i = 0; i < WIRE_FDS; i++)
+            if (fds[i] >= 0) close(fds[i]);
+    }
+}
+
+// Forks the forker. Called with forker_lock held.
+static int forker_start(void) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t daemon = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int keep[1] = {pair[1]};
+        close_except(keep, 1);
+        // Nothing of the daemon's standard descriptors stays open in it (a pipe would never see EOF).
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int target = 0; target < 3; target++) {
+            if (null >= 0) {
+                dup2(null, target);
+            } else {
+                close(target);
+            }
+        }
+        if (null > 2) close(null);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != daemon) _exit(0);
+        prctl(PR_SET_NAME, "hostctl-forker");
+        forker_loop(pair[1], daemon);
+        _exit(0);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(pair[1]);
+    if (pid < 0) {
+        close(pair[0]);
+        errno = fork_errno;
+        return -1;
+    }
+    forker_fd = pair[0];
+    forker_pid = pid;
+    return 0;
+}
+
+// Ends and reaps the forker. Called with forker_lock held.
+static void forker_forget(void) {
+    if (forker_pid < 0) return;
+    close(forker_fd);
+    kill(forker_pid, SIGKILL);
+    int status;
+    while (waitpid(forker_pid, &status, 0) < 0 && errno == EINTR) {}
+    forker_fd = -1;
+    forker_pid = -1;
+}
+
+static int send_all(int fd, struct msghdr *msg) {
+    while (msg->msg_iovlen > 0) {
+        ssize_t sent = sendmsg(fd, msg, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR) continue;
+        if (sent < 0) return -1;
+        // The descriptors went with the first byte.
+        msg->msg_control = NULL;
+        msg->msg_controllen = 0;
+        while (msg->msg_iovlen > 0 && (size_t)sent >= msg->msg_iov->iov_len) {
+            sent -= (ssize_t)msg->msg_iov->iov_len;
+            msg->msg_iov++;
+            msg->msg_iovlen--;
+        }
+        if (msg->msg_iovlen > 0) {
+            msg->msg_iov->iov_base = (char *)msg->msg_iov->iov_base + sent;
+            msg->msg_iov->iov_len -= (size_t)sent;
+        }
+    }
+    return 0;
+}
+
+// Hands `r` to the forker. Called with forker_lock held; -1 when the forker is gone (or the request cannot be sent).
+static int forker_send(const hc_spawn_request *r, int report_fd) {
+    wire_header h;
+    memset(&h, 0, sizeof h);
+    h.listen_pid_index = r->listen_pid_index;
+    h.set_ids = r->set_ids;
+    h.uid = r->uid;
+    h.gid = r->gid;
+    h.ngroups = r->set_ids ? r->ngroups : 0;
+    h.has_cwd = r->cwd != NULL;
+    size_t length = (size_t)h.ngroups * sizeof(gid_t) + strlen(r->path) + 1 + (r->cwd ? strlen(r->cwd) + 1 : 0);
+    for (; r->argv[h.argc]; h.argc++) length += strlen(r->argv[h.argc]) + 1;
+    for (; r->envp[h.envc]; h.envc++) length += strlen(r->envp[h.envc]) + 1;
+    if (length > WIRE_MAX_LENGTH || h.ngroups > WIRE_MAX_GROUPS || h.argc < 1) return -1;
+    h.length = (uint32_t)length;
+    char *payload = malloc(length);
+    if (!payload) return -1;
+    char *cursor = payload;
+    if (h.ngroups > 0) memcpy(cursor, r->groups, (size_t)h.ngroups * sizeof(gid_t));
+    cursor += (size_t)h.ngroups * sizeof(gid_t);
+#define PUT(string)                               \
+    do {                                          \
+        size_t size = strlen(string) + 1;         \
+        memcpy(cursor, (string), size);           \
+        cursor += size;                           \
+    } while (0)
+    PUT(r->path);
+    if (r->cwd) PUT(r->cwd);
+    for (int i = 0; i < h.argc; i++) PUT(r->argv[i]);
+    for (int i = 0; i < h.envc; i++) PUT(r->envp[i]);
+#undef PUT
+    int all[WIRE_FDS] = {report_fd, r->stdin_fd, r->stdout_fd, r->stderr_fd, r->handoff_fd};
+    int fds[WIRE_FDS];
+    int count = 0;
+    for (int i = 0; i < WIRE_FDS; i++) {
+        if (all[i] < 0) continue;
+        h.fds |= 1 << i;
+        fds[count++] = all[i];
+    }
+    union {
+        char bytes[CMSG_SPACE(WIRE_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov[2] = {{&h, sizeof h}, {payload, length}};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = CMSG_SPACE((size_t)count * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)count * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)count * sizeof(int));
+    int sent = send_all(forker_fd, &msg);
+    free(payload);
+    return sent;
+}
+
+// Hands the request to the forker (forking one when there is none). -1 when no forker can take it.
+static int spawn_via_forker(const hc_spawn_request *r, int report_fd) {
+    pthread_mutex_lock(&forker_lock);
+    int handed = -1;
+    for (int attempt = 0; attempt < 2 && handed < 0; attempt++) {
+        if (forker_fd < 0 && forker_start() < 0) break;
+        handed = forker_send(r, report_fd);
+        if (handed < 0) forker_forget();
+    }
+    pthread_mutex_unlock(&forker_lock);
+    return handed;
+}
+
+pid_t hc_forker_pid(void) {
+    pthread_mutex_lock(&forker_lock);
+    pid_t pid = forker_pid;
+    pthread_mutex_unlock(&forker_lock);
+    return pid;
+}
+
+// Forks the keeper from the caller itself, when no forker can.
+static pid_t fork_keeper(const hc_spawn_request *request, int report_fd) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t daemon = getpid();
+    pid_t keeper = fork();
+    if (keeper == 0) run_keeper(request, report_fd, daemon);
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = fork_errno;
+    return keeper;
+}
+
+// Reads the report pipe until EOF: the forker's keeper pid (when it forked the keeper), the
+// worker's pid from the keeper, or a failure. The keeper closes its end after sending the worker's
+// pid, the worker's end closes at exec; a failure message arrives before EOF.
+static void read_report(int fd, hc_spawn_result *result) {
+    message m;
+    size_t have = 0;
+    char *buffer = (char *)&m;
+    for (;;) {
+        ssize_t got = read(fd, buffer + have, sizeof m - have);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        have += (size_t)got;
+        if (have < sizeof m) continue;
+        have = 0;
+        if (m.kind == 1) result->worker_pid = m.a;
+        if (m.kind == 3 && result->keeper_pid == 0) {
+            result->keeper_pid = m.a;
+            result->keeper_pidfd = hc_pidfd_open(m.a);
+        }
+        if (m.kind == 2 && result->error == 0) {
+            result->step = m.a;
+            result->error = m.b;
+        }
+    }
+}
+
 int hc_spawn(const hc_spawn_request *request, hc_spawn_result *result) {
     memset(result, 0, sizeof *result);
     result->keeper_pidfd = -1;
@@ -223,18 +587,26 @@ int hc_spawn(const hc_spawn_request *request, hc_spawn_result *result) {
         result->step = HC_STEP_PIPE;
         return -1;
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t daemon = getpid();
-    pid_t keeper = fork();
-    if (keeper == 0) {
+    if (spawn_via_forker(request, report[1]) == 0) {
+        close(report[1]);
+        read_report(report[0], result);
         close(report[0]);
-        run_keeper(request, report[1], daemon);
-        _exit(127);
+        if (result->keeper_pid != 0 || result->error != 0) {
+            result->via_forker = 1;
+            goto done;
+        }
+        // The forker died before it forked a keeper: forget it, and fork the keeper here.
+        pthread_mutex_lock(&forker_lock);
+        forker_forget();
+        pthread_mutex_unlock(&forker_lock);
+        if (pipe2(report, O_CLOEXEC) < 0) {
+            result->error = errno;
+            result->step = HC_STEP_PIPE;
+            return -1;
+        }
     }
+    pid_t keeper = fork_keeper(request, report[1]);
     int fork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(report[1]);
     if (keeper < 0) {
         close(report[0]);
@@ -244,26 +616,9 @@ int hc_spawn(const hc_spawn_request *request, hc_spawn_result *result) {
     }
     result->keeper_pid = keeper;
     result->keeper_pidfd = hc_pidfd_open(keeper);
-    // Read until EOF: the keeper closes its end after sending the worker's pid, the worker's end
-    // closes at exec. A failure message arrives before EOF.
-    message m;
-    ssize_t got;
-    size_t have = 0;
-    char *buffer = (char *)&m;
-    for (;;) {
-        got = read(report[0], buffer + have, sizeof m - have);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        have += (size_t)got;
-        if (have < sizeof m) continue;
-        have = 0;
-        if (m.kind == 1) result->worker_pid = m.a;
-        if (m.kind == 2 && result->error == 0) {
-            result->step = m.a;
-            result->error = m.b;
-        }
-    }
+    read_report(report[0], result);
     close(report[0]);
+done:
     if (result->worker_pid == 0 && result->error == 0) {
         result->error = ECHILD;
         result->step = HC_STEP_KEEPER;

@@ -160,4 +160,74 @@ struct SpawnerTests {
         #expect(eventually(1) { isGone(process.workerPID) && isGone(grandchild) })
         close(out.read)
     }
+
+    @Test func keepersAreForkedByTheForker_soTheCallersMemoryIsNeverWriteProtected() async throws {
+        // 32 MiB of small pages, written once so that every page is present.
+        let size = 32 << 20
+        let area = try #require(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        defer { munmap(area, size) }
+        _ = madvise(area, size, MADV_NOHUGEPAGE)
+        _ = faultsWhileWriting(area, size)
+        let process = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "exit 0"], environment: [], directory: "/", stdout: 1,
+                stderr: 2))
+        // Had the caller forked the keeper, each of the 8192 pages would take a copy-on-write fault now.
+        let faults = faultsWhileWriting(area, size)
+        #expect(faults < 1000, "\(faults) page faults writing memory the caller had before the spawn")
+        let forker = hc_forker_pid()
+        #expect(forker > 0)
+        #expect(parent(of: forker) == getpid())
+        #expect(command(of: forker) == "hostctl-forker")
+        #expect(parent(of: process.keeperPID) == getpid(), "the keeper is the caller's child")
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
+    }
+
+    @Test func aKilledForker_isReplaced_andNoSpawnFails() async throws {
+        _ = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/true", arguments: ["true"], environment: [], directory: "/", stdout: 1, stderr: 2))
+        let old = hc_forker_pid()
+        #expect(old > 0)
+        kill(old, SIGKILL)
+        for round in 0..<2 {
+            let process = try await Self.spawner.spawn(
+                SpawnRequest(
+                    executable: "/bin/sh", arguments: ["sh", "-c", "exit \(round + 3)"], environment: [],
+                    directory: "/",
+                    stdout: 1, stderr: 2))
+            #expect(parent(of: process.keeperPID) == getpid())
+            #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(Int32(round + 3)))
+        }
+        let new = hc_forker_pid()
+        #expect(new > 0 && new != old)
+        #expect(isGone(old))
+    }
+}
+
+/// RUSAGE_THREAD, which Glibc does not export to Swift.
+private let RUSAGE_THREAD_VALUE = __rusage_who_t(1)
+
+/// Minor page faults of the calling thread while it writes one byte to every page of `area`.
+private func faultsWhileWriting(_ area: UnsafeMutableRawPointer, _ size: Int) -> Int {
+    var before = rusage()
+    getrusage(RUSAGE_THREAD_VALUE, &before)
+    for offset in stride(from: 0, to: size, by: 4096) {
+        area.storeBytes(of: UInt8(offset & 0xff), toByteOffset: offset, as: UInt8.self)
+    }
+    var after = rusage()
+    getrusage(RUSAGE_THREAD_VALUE, &after)
+    return after.ru_minflt - before.ru_minflt
+}
+
+/// The parent pid of `pid` from /proc, or -1.
+private func parent(of pid: Int32) -> Int32 {
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return stat.split(separator: ")").last?.split(separator: " ").dropFirst().first.flatMap { Int32($0) } ?? -1
+}
+
+/// The command name of `pid` from /proc.
+private func command(of pid: Int32) -> String {
+    ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(
+        in: .whitespacesAndNewlines)
 }

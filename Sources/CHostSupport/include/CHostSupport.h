@@ -43,6 +43,8 @@ typedef struct hc_spawn_result {
     int error;
     /// Which step failed: HC_STEP_*.
     int step;
+    /// 1 when the forker process forked the keeper, 0 when the caller forked it itself.
+    int via_forker;
 } hc_spawn_result;
 
 enum {
@@ -63,11 +65,17 @@ enum {
 ///
 ///   daemon ── keeper ── worker (own session and process group, pgid = worker pid)
 ///
-/// The keeper is a forked copy of the caller that runs only async-signal-safe system calls: it gets
-/// a parent-death signal, and when the daemon dies for any reason (SIGKILL included) it kills the
+/// The keeper is a forked process that runs only async-signal-safe system calls: it gets a
+/// parent-death signal, and when the daemon dies for any reason (SIGKILL included) it kills the
 /// worker's whole process group, grandchildren included, then exits. When the worker exits, the
 /// keeper exits with the same status (or dies of the same signal), so the daemon learns the
 /// worker's exit by reaping the keeper. The worker gets PR_SET_PDEATHSIG(SIGKILL) against the keeper.
+///
+/// The keeper is forked by the forker, a process forked from the caller at its first spawn that
+/// does nothing else (with CLONE_PARENT: the keeper is still the caller's child). Forking the caller
+/// itself write-protects all its memory each time, so every page its threads touch afterwards takes
+/// a copy-on-write fault and a TLB shootdown. When the forker is gone the caller forks a new one, and
+/// forks the keeper itself when it cannot.
 ///
 /// Exec failures (not found, not executable, bad interpreter, chdir, setuid) are reported with
 /// their errno through a close-on-exec pipe, so they are never mistaken for a crash.
@@ -76,6 +84,8 @@ enum {
 /// Returns 0 on success, -1 with result->error and result->step set.
 int hc_spawn(const hc_spawn_request *_Nonnull request, hc_spawn_result *_Nonnull result);
 
+/// The forker's pid, or -1 while there is none (tests kill it to see the next spawn recover).
+pid_t hc_forker_pid(void);
 /// The corresponding system call is `pidfd_open` (-1 and errno on failure).
 int hc_pidfd_open(pid_t pid);
 
