@@ -25,8 +25,8 @@ def cpu(pids):
     return total / CLK
 
 
-def wrk(url, script=None):
-    args = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{SECONDS}s", "--latency", url]
+def wrk(url, script=None, seconds=SECONDS):
+    args = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds}s", "--latency", url]
     if script:
         args[1:1] = ["-s", script]
     out = subprocess.run(args, capture_output=True, text=True).stdout
@@ -172,6 +172,10 @@ http {{
         }
         workloads = [("GET 6 B", "/", None), ("GET 64 KiB", "/64k", None), ("POST 4 KiB", "/", post)]
         results = {}
+        # A discarded warm-up per workload and target: connection pools, buffers and node's JIT.
+        for workload, path, script in workloads:
+            for name, (base, pids) in targets.items():
+                wrk(base + path, script, seconds=2)
         for _ in range(ROUNDS):
             for workload, path, script in workloads:
                 for name, (base, pids) in targets.items():
@@ -186,13 +190,16 @@ http {{
                 rows = results[(workload, name)]
                 best = max(rows, key=lambda r: r[0])
                 cpu_us = min(r[4] for r in rows)
-                print(f"{workload:12} {name:8} {best[0]:>10.0f} {best[1]:>8.2f} {best[2]:>8.2f} {sum(r[3] for r in rows):>7} {cpu_us:>17.1f}")
+                # Latency: the median of the rounds' figures (a round's p99 moves with the scheduler).
+                p50 = sorted(r[1] for r in rows)[len(rows) // 2]
+                p99 = sorted(r[2] for r in rows)[len(rows) // 2]
+                print(f"{workload:12} {name:8} {best[0]:>10.0f} {p50:>8.2f} {p99:>8.2f} {sum(r[3] for r in rows):>7} {cpu_us:>17.1f}")
             h = max(r[0] for r in results[(workload, 'hostctl')])
             n = max(r[0] for r in results[(workload, 'nginx')])
             hc = min(r[4] for r in results[(workload, 'hostctl')])
             nc = min(r[4] for r in results[(workload, 'nginx')])
             print(f"{'':12} hostctl/nginx: req/s {h / n:.2f}x, CPU per request {hc / nc if nc else 0:.2f}x")
-        print(f"(wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, best of {ROUNDS} interleaved rounds; nginx {THREADS} workers, upstream keepalive 64; hostctl proxy.threads {THREADS})")
+        print(f"(wrk -t2 -c{CONNECTIONS} -d{SECONDS}s after a 2 s warm-up, {ROUNDS} interleaved rounds: req/s and CPU from the best round, p50 and p99 the median over the rounds; nginx {THREADS} workers, upstream keepalive 64; hostctl proxy.threads {THREADS})")
         print()
         rss = lambda pids: sum(int(line.split()[1]) for p in pids for line in open(f"/proc/{p}/status") if line.startswith("VmRSS:"))
         # Upgraded connections: round-trip time of a small message, and memory per held connection.
