@@ -183,6 +183,22 @@ struct SpawnerTests {
         #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
     }
 
+    @Test func aLargeEnvironment_reachesTheWorkerWhole() async throws {
+        // 800 KiB of environment: more than a socket buffer holds, so the forker reads it in pieces.
+        let big = (0..<8).map {
+            "BIG\($0)=" + String(repeating: Character(UnicodeScalar(UInt8(97 + $0))), count: 100 << 10)
+        }
+        let out = TestPipe()
+        let process = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "echo ${#BIG0} ${#BIG7} $(printenv BIG7 | head -c 3)"],
+                environment: big + ["PATH=/usr/bin:/bin"], directory: "/", stdout: out.write, stderr: 2))
+        close(out.write)
+        #expect(out.readAll() == "102400 102400 hhh\n")
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
+        close(out.read)
+    }
+
     @Test func aKilledForker_isReplaced_andNoSpawnFails() async throws {
         _ = try await Self.spawner.spawn(
             SpawnRequest(
