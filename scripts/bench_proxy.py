@@ -5,7 +5,8 @@ The backend is one node app (examples/bench/server.js) run as a hostctl worker o
 nginx (an upstream with keepalive, worker_processes = hostctl's proxy threads) proxies to that same
 socket, and a second instance of the app on TCP is the direct reference. wrk drives each over
 keep-alive connections. Proxy CPU per request comes from /proc (utime + stime of the proxy's
-processes over the run).
+processes over the run). Every process runs in this script's session (`hostctl serve`, nginx with
+`daemon off`), so that the kernel's per-session CPU grouping treats both proxies alike.
 """
 import json, os, re, signal, subprocess, sys, tempfile, time
 
@@ -120,8 +121,19 @@ def main():
         with open(f"{home}/hostctl.yml", "w") as f:
             f.write(f"proxy:\n  threads: {THREADS}\n")
         subprocess.run([HOSTCTL, "add", "b", APP, "--home", home, "--route", "/b"], check=True, env=env, capture_output=True)
-        subprocess.run([HOSTCTL, "start", "--home", home], check=True, env=env, capture_output=True)
-        status = json.loads(subprocess.run([HOSTCTL, "status", "--json", "--home", home], env=env, capture_output=True, text=True).stdout)
+        # Every process of the run in this script's session: where the kernel groups CPU time by
+        # session (autogroup), `hostctl start` and a daemonized nginx would each get a group of their
+        # own, and hostctl's workers share the daemon's, so the two proxies and the backend would not
+        # get the same shares of the machine. In one session every thread competes alike.
+        procs.append(subprocess.Popen([HOSTCTL, "serve", "--home", home], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        status = {}
+        for _ in range(500):
+            out = subprocess.run([HOSTCTL, "status", "--json", "--home", home], env=env, capture_output=True, text=True)
+            status = json.loads(out.stdout) if out.returncode == 0 else {}
+            if status and status["apps"][0]["workers"] and status["apps"][0]["workers"][0]["state"] == "ready":
+                break
+            time.sleep(0.02)
         listen = status["listen"][0]
         daemon = status["pid"]
         socket_path = status["apps"][0]["workers"][0]["endpoint"]
@@ -130,6 +142,7 @@ def main():
         procs.append(direct)
         nginx_conf = f"""
 user root;
+daemon off;
 worker_processes {THREADS};
 worker_rlimit_nofile 65536;
 pid {root}/nginx.pid;
@@ -159,7 +172,11 @@ http {{
 }}
 """
         open(f"{root}/nginx.conf", "w").write(nginx_conf)
-        subprocess.run(["nginx", "-c", f"{root}/nginx.conf", "-p", root], check=True)
+        procs.append(subprocess.Popen(["nginx", "-c", f"{root}/nginx.conf", "-p", root]))
+        for _ in range(500):
+            if os.path.exists(f"{root}/nginx.pid"):
+                break
+            time.sleep(0.01)
         time.sleep(0.5)
         nginx_pids = [int(p) for p in subprocess.run(["pgrep", "-f", f"nginx: worker process"], capture_output=True, text=True).stdout.split()]
         nginx_master = int(open(f"{root}/nginx.pid").read())
@@ -237,10 +254,15 @@ http {{
                   f" proxy RSS growth at peak: {(peak - before) / 1024:.1f} MiB")
     finally:
         subprocess.run(["nginx", "-c", f"{root}/nginx.conf", "-p", root, "-s", "stop"], capture_output=True)
-        for p in procs:
-            p.kill()
-            p.wait()
         subprocess.run([HOSTCTL, "shutdown", "--home", home], env=env, capture_output=True)
+        for p in procs:
+            if p.args[0] == "node":
+                p.kill()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
         subprocess.run(["rm", "-rf", root])
 
 

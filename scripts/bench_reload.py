@@ -91,11 +91,8 @@ def main():
         booting = threading.Event()
 
         def boot():
-            # A session of its own, as hostctl gives each worker: in the bench's session it would take
-            # its CPU from wrk's share (the kernel's autogroup scheduling) and wrk would time that.
             child = subprocess.Popen(["node", f"{DANTE}/server.js"], cwd=DANTE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=dict(os.environ, PORT="0", HOSTCTL_WORKER="9"),
-                                     start_new_session=True)
+                                     stderr=subprocess.DEVNULL, env=dict(os.environ, PORT="0", HOSTCTL_WORKER="9"))
             child.stdout.readline()  # `listening`: ready, as a reload would see it
             child.kill()
             child.wait()

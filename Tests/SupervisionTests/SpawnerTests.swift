@@ -68,17 +68,22 @@ struct SpawnerTests {
         let process = try await Self.spawner.spawn(
             SpawnRequest(
                 executable: "/bin/sh",
-                arguments: ["sh", "-c", #"echo "$LISTEN_PID $$ $(pwd) $HELLO $(ps -o pgid= -p $$)""#],
+                arguments: [
+                    "sh", "-c", #"echo "$LISTEN_PID $$ $(pwd) $HELLO $(ps -o sid= -p $$) $(ps -o pgid= -p $$)""#,
+                ],
                 environment: ["HELLO=world", "PATH=/usr/bin:/bin"], setsListenPID: true, directory: "/tmp",
                 stdout: out.write, stderr: 2))
         close(out.write)
         let line = out.readAll().split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        #expect(line.count == 5)
+        #expect(line.count == 6)
         #expect(line.first == String(process.workerPID))
         #expect(line.dropFirst().first == String(process.workerPID))
         #expect(line.dropFirst(2).first == "/tmp")
         #expect(line.dropFirst(3).first == "world")
         #expect(line.last == String(process.workerPID), "the worker leads its own process group")
+        // In the caller's session: a session of its own would be a scheduling group of its own
+        // (autogroup), which the kernel starved for up to 130 ms after the worker started.
+        #expect(line.dropFirst(4).first == String(getsid(0)), "the worker stays in the caller's session")
         #expect(process.keeperPID != process.workerPID)
         #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
         close(out.read)

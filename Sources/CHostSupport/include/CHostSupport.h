@@ -51,7 +51,7 @@ enum {
     HC_STEP_NONE = 0,
     HC_STEP_PIPE = 1,
     HC_STEP_FORK = 2,
-    HC_STEP_SETSID = 3,
+    HC_STEP_SETPGID = 3,
     HC_STEP_CHDIR = 4,
     HC_STEP_SETGROUPS = 5,
     HC_STEP_SETGID = 6,
@@ -63,7 +63,7 @@ enum {
 
 /// Starts a worker behind a keeper process:
 ///
-///   daemon ── keeper ── worker (own session and process group, pgid = worker pid)
+///   daemon ── keeper ── worker (own process group, pgid = worker pid, in the daemon's session)
 ///
 /// The keeper is a forked process that runs only async-signal-safe system calls: it gets a
 /// parent-death signal, and when the daemon dies for any reason (SIGKILL included) it kills the
