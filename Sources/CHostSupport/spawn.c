@@ -308,11 +308,13 @@ static int forker_receive(int fd, hc_spawn_request *r, int fds[WIRE_FDS], char *
         int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
         for (int i = 0; i < n && count < WIRE_FDS; i++) memcpy(&received[count++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
     }
+    // The header's bits say which of the five the descriptors that came are, in order.
     int expected = 0;
     for (int i = 0; i < WIRE_FDS; i++) {
         fds[i] = -1;
-        if (got == (ssize_t)sizeof h && (h.fds & (1 << i)) && expected < count) fds[i] = received[expected];
-        if (got == (ssize_t)sizeof h && (h.fds & (1 << i))) expected++;
+        if (got != (ssize_t)sizeof h || !(h.fds & (1 << i))) continue;
+        if (expected < count) fds[i] = received[expected];
+        expected++;
     }
     if (got != (ssize_t)sizeof h || expected != count || (msg.msg_flags & MSG_CTRUNC) || h.length > WIRE_MAX_LENGTH ||
         h.ngroups < 0 || h.ngroups > WIRE_MAX_GROUPS || h.argc < 1 || h.envc < 0 ||
