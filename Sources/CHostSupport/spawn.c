@@ -182,9 +182,9 @@ static void run_keeper(const hc_spawn_request *r, int report_fd, pid_t daemon) {
     prctl(PR_SET_NAME, "hostctl-keeper");  // so that `ps -o comm` and `top` tell keepers from the daemon
     setpgid(0, 0);  // out of the daemon's process group, so a Ctrl-C at the daemon's terminal is the daemon's alone
     pid_t keeper = getpid();
-    // vfork: the keeper is one thread with a copy of the daemon's whole address space; the worker
-    // borrows it until its exec instead of copying its page tables only to drop them (1-3 ms off the
-    // median restart in paired runs with 40 apps). run_worker ends in execve or _exit, changes no memory
+    // vfork: the keeper is one thread with a copy of the forker's (or, without a forker, the daemon's)
+    // address space; the worker borrows it until its exec instead of copying its page tables only to
+    // drop them (1-3 ms off the median restart in paired runs with 40 apps, before the forker). run_worker ends in execve or _exit, changes no memory
     // the keeper reads afterwards (only the LISTEN_PID slot of the request's environment) and makes
     // only system calls; the keeper, all its signals blocked, waits until then.
     pid_t worker = vfork();
@@ -392,15 +392,26 @@ static void forker_loop(int fd, pid_t daemon) {
     }
 }
 
+// fork() with every signal blocked around it: the child keeps them all blocked (no handler of the
+// daemon's may run in it), the parent gets its mask back. errno is fork's.
+static pid_t fork_blocked(void) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) return 0;
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = fork_errno;
+    return pid;
+}
+
 // Forks the forker. Called with forker_lock held.
 static int forker_start(void) {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) return -1;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t daemon = getpid();
-    pid_t pid = fork();
+    pid_t pid = fork_blocked();
     if (pid == 0) {
         int keep[1] = {pair[1]};
         close_except(keep, 1);
@@ -424,7 +435,6 @@ static int forker_start(void) {
         _exit(0);
     }
     int fork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(pair[1]);
     if (pid < 0) {
         close(pair[0]);
@@ -551,16 +561,18 @@ pid_t hc_forker_pid(void) {
 
 // Forks the keeper from the caller itself, when no forker can.
 static pid_t fork_keeper(const hc_spawn_request *request, int report_fd) {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t daemon = getpid();
-    pid_t keeper = fork();
+    pid_t keeper = fork_blocked();
     if (keeper == 0) run_keeper(request, report_fd, daemon);
-    int fork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = fork_errno;
     return keeper;
+}
+
+// A close-on-exec report pipe, or -1 with the failure in `result`.
+static int open_report(int report[2], hc_spawn_result *result) {
+    if (pipe2(report, O_CLOEXEC) == 0) return 0;
+    result->error = errno;
+    result->step = HC_STEP_PIPE;
+    return -1;
 }
 
 // Reads the report pipe until EOF: the forker's keeper pid (when it forked the keeper), the
@@ -593,28 +605,17 @@ int hc_spawn(const hc_spawn_request *request, hc_spawn_result *result) {
     memset(result, 0, sizeof *result);
     result->keeper_pidfd = -1;
     int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0) {
-        result->error = errno;
-        result->step = HC_STEP_PIPE;
-        return -1;
-    }
+    if (open_report(report, result) < 0) return -1;
     if (spawn_via_forker(request, report[1]) == 0) {
         close(report[1]);
         read_report(report[0], result);
         close(report[0]);
-        if (result->keeper_pid != 0 || result->error != 0) {
-            result->via_forker = 1;
-            goto done;
-        }
+        if (result->keeper_pid != 0 || result->error != 0) goto done;
         // The forker died before it forked a keeper: forget it, and fork the keeper here.
         pthread_mutex_lock(&forker_lock);
         forker_forget();
         pthread_mutex_unlock(&forker_lock);
-        if (pipe2(report, O_CLOEXEC) < 0) {
-            result->error = errno;
-            result->step = HC_STEP_PIPE;
-            return -1;
-        }
+        if (open_report(report, result) < 0) return -1;
     }
     pid_t keeper = fork_keeper(request, report[1]);
     int fork_errno = errno;

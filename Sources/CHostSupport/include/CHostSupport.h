@@ -43,8 +43,6 @@ typedef struct hc_spawn_result {
     int error;
     /// Which step failed: HC_STEP_*.
     int step;
-    /// 1 when the forker process forked the keeper, 0 when the caller forked it itself.
-    int via_forker;
 } hc_spawn_result;
 
 enum {
