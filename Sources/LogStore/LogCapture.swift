@@ -1,5 +1,6 @@
 import CHostSupport
 import Foundation
+import HostSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -135,11 +136,7 @@ public final class LogCapture: @unchecked Sendable {
     /// Whether this process is exempt from the pipe buffer allowance (CAP_SYS_ADMIN or
     /// CAP_SYS_RESOURCE in its effective capabilities).
     private static func exemptFromPipeLimits() -> Bool {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
-        else { return false }
-        return mask & (1 << 21 | 1 << 24) != 0
+        Capabilities.effective(anyOf: Capabilities.sysAdmin, Capabilities.sysResource)
     }
 
     // Invariant: every field below is only touched with `condition` locked.

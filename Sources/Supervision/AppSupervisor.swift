@@ -21,13 +21,17 @@ public struct SupervisionContext: Sendable {
     /// Requests the front proxy has in flight to an endpoint (`Endpoint.description`): a draining
     /// worker gets its stop signal once they were answered.
     public var requestsInFlight: @Sendable (String) -> Int = { _ in 0 }
+    /// The priorities a replacement worker starts at and gets back, or nil: it starts at the daemon's.
+    public var startPriority: StartPriority?
 
     /// Creates a context.
     public init(
         spawner: Spawner, monitor: ProcessMonitor, output: LogCapture, runDirectory: String,
-        environment: [String: String], notify: NotifyListener = NotifyListener()
+        environment: [String: String], notify: NotifyListener = NotifyListener(),
+        startPriority: StartPriority? = StartPriority.detect()
     ) {
         self.notify = notify
+        self.startPriority = startPriority
         self.spawner = spawner
         self.monitor = monitor
         self.output = output
@@ -63,6 +67,7 @@ public final class AppSupervisor: Sendable {
         case drainSignal(slot: Int, generation: Int)
         case recycle(slot: Int, generation: Int, reason: String)
         case memoryCheck(slot: Int, generation: Int)
+        case fullPriority(slot: Int, generation: Int)
     }
 
     /// The app's name.

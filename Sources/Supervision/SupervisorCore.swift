@@ -29,6 +29,8 @@ struct SupervisorCore {
         var overMemory = 0
         /// When it began draining, while its stop signal waits for its requests in flight (nil once sent).
         var drainingSince: ContinuousClock.Instant?
+        /// Started at `StartPriority.background` and not yet given the normal priority back.
+        var background = false
     }
 
     var config: AppConfig
@@ -89,6 +91,9 @@ struct SupervisorCore {
             await recycle(slot: slot, generation: generation, reason: reason, group: &group)
         case .memoryCheck(let slot, let generation):
             await checkMemory(slot: slot, generation: generation, group: &group)
+        case .fullPriority(let slot, let generation):
+            guard let index = current(slot, generation), slots[index].state == .starting else { return }
+            restorePriority(index, why: "still starting after \(ConfigDuration.format(StartPriority.limit))")
         case .drainSignal(let slot, let generation):
             signalDraining(slot: slot, generation: generation, group: &group)
         case .retiredDeadline(let slot, let generation):
@@ -176,6 +181,7 @@ struct SupervisorCore {
     mutating func markReady(_ slot: Int, _ generation: Int, group: inout DiscardingTaskGroup) {
         guard let index = current(slot, generation), slots[index].state == .starting else { return }
         slots[index].state = .ready
+        restorePriority(index, why: nil)
         // The watchdog counts from readiness.
         slots[index].lastPing = clock.now
         slots[index].overMemory = 0
@@ -187,6 +193,19 @@ struct SupervisorCore {
         if slots.allSatisfy({ $0.state == .ready }) {
             failedReason = nil
             resolveStart(.ready)
+        }
+    }
+
+    /// A worker started at the background priority gets the normal one back (its whole process group).
+    mutating func restorePriority(_ index: Int, why: String?) {
+        guard slots[index].background, let priority = context.startPriority, let process = slots[index].process
+        else { return }
+        slots[index].background = false
+        let source = source(slots[index].slot, slots[index].generation)
+        if let problem = priority.restore(group: process.workerPID) {
+            context.output.note("cannot give back nice \(priority.normal): \(problem)", about: source)
+        } else if let why {
+            context.output.note("\(why): nice \(priority.normal) now", about: source)
         }
     }
 
@@ -422,11 +441,14 @@ struct SupervisorCore {
             fail(index, reason: "worker \(slot): cannot create a pipe: \(SystemError.describe(errno))")
             return
         }
+        // While the worker it replaces serves, a replacement starts at the lower priority (StartPriority).
+        let background =
+            retired.contains { $0.slot == slot && $0.state == .ready } ? context.startPriority?.background : nil
         let request = SpawnRequest(
             executable: executable, arguments: arguments,
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
             setsListenPID: config.handoff == .fd, directory: config.directory, stdout: out[1], stderr: err[1],
-            handoff: handoff.descriptor, identity: identity)
+            handoff: handoff.descriptor, identity: identity, nice: background)
         let result: Result<SpawnedProcess, SpawnError>
         do {
             result = .success(try await context.spawner.spawn(request))
@@ -454,7 +476,8 @@ struct SupervisorCore {
                 toFiles: config.logs.target != .journal)
             context.output.collect(
                 stdout: out[0], stderr: err[0], from: source,
-                announce: "started pid \(process.workerPID): \(arguments.joined(separator: " "))")
+                announce: "started pid \(process.workerPID)\(background.map { " (nice \($0) until ready)" } ?? ""): "
+                    + arguments.joined(separator: " "))
             // exited/backoff -> starting: readiness is probed from now on.
             slots[index].state = .starting
             slots[index].process = process
@@ -462,6 +485,10 @@ struct SupervisorCore {
             slots[index].socketPath = handoff.socketPath
             slots[index].startedAt = clock.now
             slots[index].startedWall = Date()
+            slots[index].background = background != nil
+            if background != nil {
+                schedule(.fullPriority(slot: slot, generation: generation), after: StartPriority.limit, group: &group)
+            }
             let events = self.events
             context.monitor.watch(pidfd: process.keeperPIDFD) { exit in
                 events.yield(.exited(slot: slot, generation: generation, exit))

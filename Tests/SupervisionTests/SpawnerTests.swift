@@ -89,6 +89,52 @@ struct SpawnerTests {
         close(out.read)
     }
 
+    @Test func nice_isTheWorkersBeforeExec_andItsThreadsInheritIt() async throws {
+        errno = 0
+        let own = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        let wanted = min(own + 10, 19)
+        let out = TestPipe()
+        let process = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "ps -o ni= -p $$"], environment: ["PATH=/usr/bin:/bin"],
+                directory: "/", stdout: out.write, stderr: 2, nice: wanted))
+        close(out.write)
+        #expect(out.readAll().trimmingCharacters(in: .whitespacesAndNewlines) == String(wanted))
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
+        close(out.read)
+        let plain = TestPipe()
+        let inherits = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "ps -o ni= -p $$"], environment: ["PATH=/usr/bin:/bin"],
+                directory: "/", stdout: plain.write, stderr: 2))
+        close(plain.write)
+        #expect(plain.readAll().trimmingCharacters(in: .whitespacesAndNewlines) == String(own), "no nice: the caller's")
+        #expect(await exitStatus(of: inherits, monitor: Self.monitor) == .exited(0))
+        close(plain.read)
+    }
+
+    @Test func startPriority_isOfferedOnlyWhereItCanBeGivenBack() {
+        // Root (CAP_SYS_NICE) may raise any priority again.
+        #expect(
+            StartPriority.decide(normal: 0, rlimitNice: 0, privileged: true) == StartPriority(normal: 0, background: 10)
+        )
+        // Unprivileged: RLIMIT_NICE must allow the normal nice value (20 - nice).
+        #expect(StartPriority.decide(normal: 0, rlimitNice: 0, privileged: false) == nil)
+        #expect(StartPriority.decide(normal: 0, rlimitNice: 19, privileged: false) == nil)
+        #expect(
+            StartPriority.decide(normal: 0, rlimitNice: 20, privileged: false)
+                == StartPriority(normal: 0, background: 10))
+        #expect(
+            StartPriority.decide(normal: 5, rlimitNice: 15, privileged: false)
+                == StartPriority(normal: 5, background: 15))
+        // The lowest priority there is, or nearly: 19 at most, and nothing lower to start at from 19.
+        #expect(
+            StartPriority.decide(normal: 15, rlimitNice: 0, privileged: true)
+                == StartPriority(normal: 15, background: 19))
+        #expect(StartPriority.decide(normal: 19, rlimitNice: 0, privileged: true) == nil)
+        #expect(StartPriority.decide(normal: 0, rlimitNice: UInt64.max, privileged: false) != nil)
+    }
+
     @Test func exitStatusAndSignal_areMirroredByTheKeeper() async throws {
         let exits = try await Self.spawner.spawn(
             SpawnRequest(

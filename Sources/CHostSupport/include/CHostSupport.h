@@ -29,6 +29,9 @@ typedef struct hc_spawn_request {
     gid_t gid;
     const gid_t *_Nullable groups;
     int ngroups;
+    /// When set_nice is 1: the worker's nice value (setpriority before exec; its threads inherit it).
+    int set_nice;
+    int nice;
 } hc_spawn_request;
 
 /// What happened. On success error == 0.
