@@ -107,6 +107,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if context.channel.isActive { start(context) }
     }
 
+    /// The context holds this handler: holding it back past removal would keep both for ever.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         start(context)
         context.fireChannelActive()

@@ -42,6 +42,11 @@ final class UpstreamHandler: ChannelInboundHandler {
         self.context = context
     }
 
+    /// The context holds this handler: holding it back past removal would keep both for ever.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     /// Reads the worker's bytes only while the client can take them.
     func setReading(_ on: Bool) {
         guard on != reading, let context else { return }
