@@ -220,23 +220,26 @@ http {{
         print()
         rss = lambda pids: sum(int(line.split()[1]) for p in pids for line in open(f"/proc/{p}/status") if line.startswith("VmRSS:"))
         # Upgraded connections: round-trip time of a small message, and memory per held connection.
-        print(f"{'upgraded connections':24} {'echo RTT p50 µs':>16} {'KiB per held conn':>18}")
+        print(f"{'upgraded connections':24} {'echo RTT p50 µs':>16} {'overhead µs':>12} {'KiB per held conn':>18}")
         upgraded = (("nginx", ("127.0.0.1", 18091), nginx_pids), ("hostctl", tuple(listen.rsplit(":", 1)), [daemon]))
-        # Round-trip times move with the scheduler: 5 interleaved rounds of 1000 echoes each, median of all.
-        samples = {name: [] for name, _, _ in upgraded}
+        # Round-trip times move with the scheduler: 5 interleaved rounds of 1000 echoes each, median of
+        # all. The proxies' overhead is their RTT less the app's own (the goal: hostctl's <= nginx's).
+        samples = {name: [] for name in ("direct", "nginx", "hostctl")}
         for _ in range(5):
-            for name, (host, port), _ in upgraded:
+            for name, (host, port) in (("direct", ("127.0.0.1", 18090)),) + tuple((n, a) for n, a, _ in upgraded):
                 samples[name] += ws_rtt(host, int(port))
+        median = {name: sorted(values)[len(values) // 2] * 1e6 for name, values in samples.items()}
+        print(f"{'direct':24} {median['direct']:>16.1f} {'':>12} {'':>18}")
         for name, port_base, pids in upgraded:
             host, port = port_base[0], int(port_base[1])
-            rtts = sorted(samples[name])[len(samples[name]) // 2] * 1e6
             before = rss(pids)
             held = hold(host, port, HELD)
             after = rss(pids)
             per = (after - before) / max(len(held), 1)
             for sock in held:
                 sock.close()
-            print(f"{name:24} {rtts:>16.1f} {per:>18.2f}   ({len(held)} held)")
+            overhead = median[name] - median["direct"]
+            print(f"{name:24} {median[name]:>16.1f} {overhead:>12.1f} {per:>18.2f}   ({len(held)} held)")
         print()
         # A 1 GiB download through each proxy: the proxy's peak RSS growth shows whether backpressure holds.
         for name, base, pids in (("nginx", "http://127.0.0.1:18091/b/1g", nginx_pids), ("hostctl", f"http://{listen}/b/1g", [daemon])):
