@@ -272,6 +272,30 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func clientThatGoesAwayMidRequest_freesTheWorkersPlaceAtOnce() async throws {
+        let h = try await ProxyHarness(workers: 1, arguments: ["--silent"])
+        h.publish(readyTimeout: .seconds(10), maxConcurrent: 1)
+        // A client that closes its side while the worker has not answered yet (a browser tab closed
+        // during a long poll) has gone: as nginx does, the worker's connection is closed at once, so
+        // the app sees the abort and the request no longer counts against the worker's limit or
+        // holds up its drain. A half-close (`shutdown(SHUT_WR)`, `nc -N`) looks the same and is
+        // taken the same way.
+        for halfClose in [true, false] {
+            let fd = connectTCP(h.port)
+            _ = "GET /dante/poll HTTP/1.1\r\nHost: a\r\n\r\n".withCString {
+                Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL))
+            }
+            let deadline = Date().addingTimeInterval(10)
+            while h.proxy.inFlight(h.endpoints[0]) != 1 && Date() < deadline { usleep(1000) }
+            #expect(h.proxy.inFlight(h.endpoints[0]) == 1, "the silent worker holds the request")
+            _ = halfClose ? shutdown(fd, Int32(SHUT_WR)) : close(fd)
+            while h.proxy.inFlight(h.endpoints[0]) != 0 && Date() < deadline { usleep(1000) }
+            #expect(h.proxy.inFlight(h.endpoints[0]) == 0, "the client left: the worker's place is free")
+            if halfClose { close(fd) }
+        }
+        await h.tearDown()
+    }
+
     @Test func upgrade_gluesBothConnections() async throws {
         let h = try await ProxyHarness(workers: 1)
         let fd = connectTCP(h.port)
@@ -284,6 +308,10 @@ struct ProxyIntegrationTests {
         _ = Array(payload.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         let echoed = readAll(fd) { $0.utf8.count >= payload.utf8.count }
         #expect(echoed == payload)
+        // A half-close ends the upgraded stream both ways, as nginx ends it.
+        shutdown(fd, Int32(SHUT_WR))
+        var byte: UInt8 = 0
+        #expect(read(fd, &byte, 1) == 0)
         await h.tearDown()
     }
 
