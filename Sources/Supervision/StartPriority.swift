@@ -10,9 +10,10 @@ import HostSupport
 /// through back-to-back reloads of 4 dante workers under wrk was 8.9-11.9 ms against 2.0-2.3 ms
 /// steady. So the replacement starts `nice` 10 above the daemon (the `nice` command's default step),
 /// where the serving workers come first, and its process group gets the daemon's priority back
-/// once it is ready, or once it has been starting for `limit`, so that a start under heavy load
-/// still ends well within its ready timeout. A first start or a restart after a crash, when the app
-/// is short of workers, starts at the daemon's priority.
+/// once it is ready, or once it has been starting for `limit` (half its ready timeout, when that is
+/// shorter), so that a start under heavy load still ends well within its ready timeout. A first
+/// start or a restart after a crash, when the app is short of workers, starts at the daemon's
+/// priority.
 ///
 /// Giving a priority back needs CAP_SYS_NICE or an RLIMIT_NICE that allows the daemon's nice value
 /// (for nice 0: `ulimit -e 20`, systemd's `LimitNICE=+0`); without either the daemon could lower a
@@ -31,6 +32,12 @@ public struct StartPriority: Sendable, Equatable {
 
     /// How long a replacement may start at the lower priority.
     public static let limit: Duration = .seconds(1)
+
+    /// How long a replacement with `readyTimeout` starts at the lower priority: `limit`, or half its
+    /// ready timeout when that is shorter, so that it has the rest at the normal priority.
+    public static func window(readyTimeout: Duration) -> Duration {
+        min(limit, readyTimeout / 2)
+    }
     /// How far below the daemon's priority a replacement starts.
     static let step: Int32 = 10
 

@@ -93,7 +93,8 @@ struct SupervisorCore {
             await checkMemory(slot: slot, generation: generation, group: &group)
         case .fullPriority(let slot, let generation):
             guard let index = current(slot, generation), slots[index].state == .starting else { return }
-            restorePriority(index, why: "still starting after \(ConfigDuration.format(StartPriority.limit))")
+            let window = StartPriority.window(readyTimeout: config.ready.timeout)
+            restorePriority(index, why: "still starting after \(ConfigDuration.format(window))")
         case .drainSignal(let slot, let generation):
             signalDraining(slot: slot, generation: generation, group: &group)
         case .retiredDeadline(let slot, let generation):
@@ -487,7 +488,9 @@ struct SupervisorCore {
             slots[index].startedWall = Date()
             slots[index].background = background != nil
             if background != nil {
-                schedule(.fullPriority(slot: slot, generation: generation), after: StartPriority.limit, group: &group)
+                schedule(
+                    .fullPriority(slot: slot, generation: generation),
+                    after: StartPriority.window(readyTimeout: config.ready.timeout), group: &group)
             }
             let events = self.events
             context.monitor.watch(pidfd: process.keeperPIDFD) { exit in

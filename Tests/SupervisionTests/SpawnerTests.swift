@@ -133,6 +133,9 @@ struct SpawnerTests {
                 == StartPriority(normal: 15, background: 19))
         #expect(StartPriority.decide(normal: 19, rlimitNice: 0, privileged: true) == nil)
         #expect(StartPriority.decide(normal: 0, rlimitNice: UInt64.max, privileged: false) != nil)
+        // At the lower priority for a second, or half the ready timeout when that is shorter.
+        #expect(StartPriority.window(readyTimeout: .seconds(30)) == .seconds(1))
+        #expect(StartPriority.window(readyTimeout: .milliseconds(600)) == .milliseconds(300))
     }
 
     @Test func exitStatusAndSignal_areMirroredByTheKeeper() async throws {
