@@ -579,6 +579,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// The worker's answer is not HTTP, or breaks its framing rules, and none of it reached the
+    /// client: 502, as nginx answers; not retried, since another worker of the app would most
+    /// likely answer the same.
+    func upstreamInvalid(reason: String) {
+        guard let current = exchange else { return }
+        releaseWorker(current)
+        current.upstream?.close(promise: nil)
+        exchange = nil
+        respond(502, reason, close: true)
+    }
+
     /// 101 Switching Protocols: from now on bytes flow both ways untouched.
     func upgraded() {
         guard let current = exchange else { return }

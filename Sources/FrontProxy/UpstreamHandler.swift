@@ -111,7 +111,9 @@ final class UpstreamHandler: ChannelInboundHandler {
                     headBuffer = buffer
                     return
                 case .invalid(let reason):
-                    client.upstreamFailed(reason: "invalid response from the worker: \(reason)", responseStarted: false)
+                    // Reported once: the close that follows is no second failure.
+                    self.client = nil
+                    client.upstreamInvalid(reason: "invalid response from the worker: \(reason)")
                     context.close(promise: nil)
                     return
                 case .head(let head):
@@ -167,6 +169,7 @@ final class UpstreamHandler: ChannelInboundHandler {
                     return
                 case .invalid(let reason):
                     relay(upTo: buffer.readerIndex)
+                    self.client = nil
                     client.upstreamFailed(reason: "invalid chunked response: \(reason)", responseStarted: true)
                     context.close(promise: nil)
                     return

@@ -655,6 +655,22 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func invalidResponseFromTheWorker_gives502_andIsNotRetried() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        // A worker's answer that is not HTTP, or breaks its framing rules, reaches the client as
+        // nginx answers it: 502 at once, with the reason (a retry, which another worker of the app
+        // would most likely answer the same, would wait here for a second worker and answer otherwise).
+        for broken in ["invalid-status", "invalid-lengths", "invalid-head"] {
+            let response = h.send("GET /dante/\(broken) HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 502 "), "\(broken): \(response.prefix(200))")
+            #expect(response.contains("invalid response from the worker"), "\(broken): \(response.prefix(200))")
+        }
+        // The worker serves on.
+        let next = h.send("GET /dante/next HTTP/1.1\r\nHost: a\r\n\r\n", until: hasResponses(1))
+        #expect(next.contains("GET /next HTTP/1.1"), "\(next)")
+        await h.tearDown()
+    }
+
     @Test func postWhoseWorkerDies_gives502_andIsNotRetried() async throws {
         let h = try await ProxyHarness(workers: 2, arguments: ["--die-on-request"])
         let response = h.send("POST /dante/die HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")

@@ -22,6 +22,8 @@
 //                        closed an idle keep-alive connection just as a request was sent on it)
 //   (requests are answered as node does: an HTTP/1.0 one closes the connection unless it asks for
 //   keep-alive, and `Connection: close` or a path ending in /close closes it after the response)
+//   (a path ending in /invalid-status, /invalid-lengths or /invalid-head is answered with a response
+//   that is not valid HTTP: no status line, two different Content-Lengths, a 100 KB header)
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
 //                        response head and part of the body, then exit
 //   --grow               on a request for a path ending in /grow, allocate and touch 64 MiB more (kept)
@@ -68,6 +70,12 @@ let silent = flag("--silent")
 let deaf = flag("--deaf")
 let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
+let brokenResponses = [
+    "invalid-status": "NOT HTTP AT ALL\r\n\r\n",
+    "invalid-lengths": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
+    "invalid-head":
+        "HTTP/1.1 200 OK\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\nContent-Length: 2\r\n\r\nok",
+]
 let logRequests = flag("--log-requests")
 let graceful = flag("--graceful")
 let grow = flag("--grow")
@@ -334,6 +342,10 @@ while true {
                 let partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it"
                 put(client, partial)
                 exit(3)
+            }
+            if let broken = brokenResponses[String(path.split(separator: "/").last ?? "")] {
+                put(client, broken)
+                continue
             }
             if let size = path.split(separator: "/").last.flatMap({ Int($0) }), path.contains("/bytes/") {
                 // N bytes of "x": a download large enough to make the proxy apply backpressure.
