@@ -56,16 +56,17 @@ public enum ResponseHeadParser {
         var close = false
         var keepAliveToken = false
         // Skip the rest of the status line.
-        guard let firstEnd = lineEnd(bytes, from: index, limit: limit) else {
+        guard let first = lineEnd(bytes, from: index, limit: limit) else {
             return bytes.count >= limit ? .invalid("response head too large") : .incomplete
         }
-        index = firstEnd + 2
+        index = first.next
         while true {
-            guard let end = lineEnd(bytes, from: index, limit: limit) else {
+            guard let line = lineEnd(bytes, from: index, limit: limit) else {
                 return bytes.count >= limit ? .invalid("response head too large") : .incomplete
             }
+            let end = line.end
             if end == index {
-                index = end + 2
+                index = line.next
                 break
             }
             var colon = index
@@ -111,7 +112,7 @@ public enum ResponseHeadParser {
             default:
                 break
             }
-            index = end + 2
+            index = line.next
         }
         if lengthConflict { return .invalid("conflicting Content-Length in a response") }
         let keepAlive = !close && (!http10 || keepAliveToken)
@@ -132,12 +133,13 @@ public enum ResponseHeadParser {
                 saysKeepAlive: keepAliveToken && !close, length: index))
     }
 
-    /// The index of the CR of the next CR LF at or after `from`, or nil.
-    static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int, limit: Int) -> Int? {
+    /// Where the line at `from` ends (its CR LF, or a lone LF, as RFC 9112 2.2 allows a recipient
+    /// to read it) and where the next begins, or nil when no line end comes before `limit`.
+    static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int, limit: Int) -> (end: Int, next: Int)? {
         var index = from
         let end = min(bytes.count, limit)
-        while index + 1 < end {
-            if bytes[index] == 13 && bytes[index + 1] == 10 { return index }
+        while index < end {
+            if bytes[index] == 10 { return (index > from && bytes[index - 1] == 13 ? index - 1 : index, index + 1) }
             index += 1
         }
         return nil

@@ -36,6 +36,16 @@ struct ResponseHeadParserTests {
                 == .head(.init(status: 200, framing: .length(1), keepAlive: false, length: 69)))
     }
 
+    @Test func bareLineFeeds_endLinesToo() {
+        // RFC 9112 2.2 lets a recipient take a lone LF for a line end, and nginx does for its
+        // upstreams: a hand-written worker's head is not left waiting for a CR that never comes.
+        let bare = "HTTP/1.1 200 OK\nContent-Length: 2\n\nok"
+        #expect(parse(bare) == .head(.init(status: 200, framing: .length(2), keepAlive: true, length: 35)))
+        let mixed = "HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\nok"
+        #expect(parse(mixed) == .head(.init(status: 200, framing: .length(2), keepAlive: true, length: 37)))
+        #expect(parse("HTTP/1.1 200 OK\nContent-Length: 2\n") == .incomplete)
+    }
+
     @Test func incompleteAndInvalid() {
         #expect(parse("HTTP/1.1 200 OK\r\nContent-Le") == .incomplete)
         #expect(parse("HTTP/1.1") == .incomplete)
