@@ -32,6 +32,12 @@ struct ExitCodeTests {
         (["remove", "nope"], "no app named 'nope'"),
         (["show", "nope"], "no app named 'nope'"),
         (["check", "nope"], "no app named 'nope'"),
+        // A negative count reads as a value (not as an unknown flag), so the message says what is wrong with it.
+        (["logs", "-n", "-5"], "-n takes a count of 0 or more, not -5"),
+        (["logs", "--worker", "-1"], "--worker takes a slot number from 1, not -1"),
+        (["logs", "--worker", "0"], "--worker takes a slot number from 1, not 0"),
+        (["logs", "--stream", "stdout"], "--stream takes out, err or hostctl"),
+        (["logs", "--since", "yesterday"], "--since takes a duration ago"),
     ]
 
     @Test(arguments: valueErrors.indices)
@@ -69,18 +75,6 @@ struct ExitCodeTests {
         let r = try t.hostctl(args, home: args.count > 1)
         #expect(r.status == 2, "\(args): \(r)")
         #expect(!r.stderr.isEmpty)
-    }
-
-    /// A negative count reads as a value (not as an unknown flag), so the message says what is wrong with it.
-    @Test(arguments: [
-        (["logs", "-n", "-5"], "-n takes a count of 0 or more, not -5"),
-        (["logs", "--worker", "-1"], "--worker takes a slot number from 1, not -1"),
-    ])
-    func negativeCount_isNamedInTheError(args: [String], says: String) throws {
-        let t = try TempHome()
-        let r = try t.hostctl(args)
-        #expect(r.status == 2, "\(args): \(r)")
-        #expect(r.stderr.contains(says), "\(args): \(r)")
     }
 
     @Test func help_exits0_andListsEveryCommand() throws {

@@ -27,7 +27,7 @@ struct LogsCommand: ParsableCommand {
     @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing new lines until Ctrl-C.")
     var follow = false
 
-    // Unconditional (as --worker): `-n -5` reaches the check in `validate` instead of reading as a flag.
+    // Unconditional (as --worker): `-n -5` reaches the check in `checkValues` instead of reading as a flag.
     @Option(
         name: [.customShort("n"), .customLong("lines")],
         parsing: .unconditional,
@@ -51,20 +51,28 @@ struct LogsCommand: ParsableCommand {
 
     @OptionGroup var output: JSONOption
 
-    func validate() throws {
-        if let lines, lines < 0 { throw ValidationError("-n takes a count of 0 or more, not \(lines)") }
-        if let worker, worker < 1 { throw ValidationError("--worker takes a slot number from 1, not \(worker)") }
+    /// Values that parse but are wrong: exit 1 with one line, as every command's (DESIGN.md), not
+    /// argument-parser's usage error (exit 2).
+    private func checkValues() throws {
+        if let lines, lines < 0 {
+            throw CommandError("-n takes a count of 0 or more, not \(lines)", hint: "`-n 0` prints no old lines")
+        }
+        if let worker, worker < 1 {
+            throw CommandError(
+                "--worker takes a slot number from 1, not \(worker)", hint: "`hostctl status` shows the slots")
+        }
         if let stream, LogStream(rawValue: stream) == nil {
-            throw ValidationError("--stream takes out, err or hostctl, not '\(stream)'")
+            throw CommandError("--stream takes out, err or hostctl, not '\(stream)'")
         }
         if let since, LogsCommand.sinceTime(since, now: 0) == nil {
-            throw ValidationError(
+            throw CommandError(
                 "--since takes a duration ago (30s, 10m, 2h, 1d) or an ISO 8601 time (2026-11-25T07:00:00Z), not '\(since)'"
             )
         }
     }
 
     func run() throws {
+        try checkValues()
         let layout = global.layout
         if let name {
             let known = (try? AppCatalog(layout: layout).appNames()) ?? []
