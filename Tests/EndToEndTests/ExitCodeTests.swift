@@ -32,6 +32,8 @@ struct ExitCodeTests {
         (["remove", "nope"], "no app named 'nope'"),
         (["show", "nope"], "no app named 'nope'"),
         (["check", "nope"], "no app named 'nope'"),
+        (["stop", "x", "--all"], "name the apps to stop or pass --all, not both"),
+        (["reload", "x", "--all"], "name the apps to reload or pass --all, not both"),
         // A negative count reads as a value (not as an unknown flag), so the message says what is wrong with it.
         (["logs", "-n", "-5"], "-n takes a count of 0 or more, not -5"),
         (["logs", "--worker", "-1"], "--worker takes a slot number from 1, not -1"),

@@ -286,7 +286,8 @@ enum StatusJSON {
 func checkNamesOrAll(_ names: [String], all: Bool, verb: String) throws {
     guard all != !names.isEmpty else {
         throw CommandError(
-            "name the apps to \(verb), or pass --all", hint: "`hostctl \(verb) dante` or `hostctl \(verb) --all`")
+            all ? "name the apps to \(verb) or pass --all, not both" : "name the apps to \(verb), or pass --all",
+            hint: "`hostctl \(verb) dante` or `hostctl \(verb) --all`")
     }
     for name in names { if let problem = ValueRules.checkAppName(name) { throw CommandError(problem) } }
 }
