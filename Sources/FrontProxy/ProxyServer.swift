@@ -2,6 +2,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The front listener.
 ///
 /// One or more bound sockets, an event loop per thread, and the endpoint table
@@ -22,15 +26,20 @@ public final class ProxyServer: Sendable {
     private let pools: [ObjectIdentifier: LoopConfined<UpstreamPool>]
     /// The listening channels, each with the address it was asked for (or the passed fd's name).
     private let listeners = Mutex<[(requested: String, channel: any Channel)]>([])
+    private let onAcceptFailure: @Sendable (String) -> Void
 
     /// A proxy with `threads` event loops (0.
     ///
     /// One per CPU). `onRequestLimit` hears (once) when a
     /// worker with a `maxRequests` was given that many requests.
+    /// `onAcceptFailure` hears why the listener cannot take new connections (the open-file limit,
+    /// memory), at most once every 10 s while it lasts.
     public init(
         settings: ProxySettings, threads: Int,
-        onRequestLimit: @escaping @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void = { _, _ in }
+        onRequestLimit: @escaping @Sendable (_ app: String, _ worker: EndpointTable.Worker) -> Void = { _, _ in },
+        onAcceptFailure: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.onAcceptFailure = onAcceptFailure
         let count = threads > 0 ? threads : System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: count)
         let state = ProxyState(settings: settings, loops: count, onRequestLimit: onRequestLimit)
@@ -143,7 +152,16 @@ public final class ProxyServer: Sendable {
     private func bootstrap() -> ServerBootstrap {
         let state = self.state
         let pools = self.pools
+        let onAcceptFailure = self.onAcceptFailure
         return ServerBootstrap(group: group)
+            // Out of descriptors (or memory), accept fails while the listener stays readable: without
+            // a pause the event loop would spin on it (NIO's AcceptBackoffHandler never gets the read
+            // it would delay: the failed accept leaves the channel's read pending).
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptPause(report: onAcceptFailure))
+                }
+            }
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.maxMessagesPerRead, value: 64)
@@ -202,4 +220,46 @@ struct LoopConfined<Value>: @unchecked Sendable {
     // and child channels and `update`'s `execute` run on that loop).
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// Stops accepting for 100 ms when accept fails for want of descriptors or memory (nginx pauses
+/// 500 ms).
+///
+/// The connections wait in the listen backlog meanwhile. Tells why, once every 10 s at most
+/// while it goes on.
+final class AcceptPause: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    static let pause = TimeAmount.milliseconds(100)
+    private let report: @Sendable (String) -> Void
+    private var lastReport: NIODeadline?
+    private var paused = false
+
+    init(report: @escaping @Sendable (String) -> Void) {
+        self.report = report
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let code = (error as? IOError)?.errnoCode, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(code) else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if !paused {
+            paused = true
+            // Turning auto-read off takes the listener out of epoll; turning it on again puts it back.
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+            context.eventLoop.assumeIsolated().scheduleTask(in: Self.pause) { [self] in
+                paused = false
+                try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+            }
+        }
+        let now = NIODeadline.now()
+        if let last = lastReport, now - last < .seconds(10) { return }
+        lastReport = now
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        report(
+            "cannot accept connections: \(String(cString: strerror(code))) (open-file limit \(limit.rlim_cur));"
+                + " they wait in the listen backlog, accepting again every 100 ms")
+    }
 }

@@ -102,7 +102,8 @@ public actor Daemon {
         let relay = DaemonRelay()
         let proxy = ProxyServer(
             settings: ProxyConfiguration.settings(global), threads: ProxyConfiguration.threads(global),
-            onRequestLimit: { app, worker in relay.requestLimitReached(app: app, worker: worker) })
+            onRequestLimit: { app, worker in relay.requestLimitReached(app: app, worker: worker) },
+            onAcceptFailure: { log.write("hostctl: \($0)") })
         let daemon = Daemon(layout: layout, environment: environment, log: log, proxy: proxy)
         relay.set(daemon)
         let configs = daemon.routeEveryApp(stopped: StoppedApps(path: layout.stateDirectory + "/stopped-apps"))

@@ -169,3 +169,45 @@ struct ProxyEndToEndTests {
         #expect(try waitUntil(5) { try t.workers("wsecho").first?["open_connections"] as? Int == 0 })
     }
 }
+
+@Suite("the listener at the open-file limit")
+struct OpenFileLimitTests {
+    @Test func outOfDescriptors_acceptingPausesInsteadOfSpinning_andResumes() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.addFixture("fx")
+        // A daemon whose hard limit is 64 descriptors (it cannot raise it), about half of them in use.
+        let limited = ["/bin/sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\""]
+        #expect(try runHostctl(["start", "--home", t.home], prefix: limited).status == 0)
+        let status = try #require(try t.status())
+        let listen = try #require((status["listen"] as? [String])?.first)
+        let pid = try #require(status["pid"] as? Int)
+        // More clients than it has descriptors left: the kernel completes their handshakes into the
+        // listen backlog, and accept fails with EMFILE while the listener stays readable.
+        let clients = (0..<80).compactMap { _ in Wire.connect(listen) }
+        #expect(clients.count == 80)
+        let log = t.home + "/logs/hostctl.log"
+        #expect(
+            waitUntil(10) { ((try? t.read(log)) ?? "").contains("cannot accept connections: Too many open files") },
+            "\((try? t.read(log)) ?? "")")
+        // Accepting pauses (100 ms at a time) rather than retrying at once: the daemon's CPU time over
+        // a second stays small (spinning on the readable listener took the whole second).
+        let before = cpuSeconds(Int32(pid))
+        let window = Date().addingTimeInterval(1)
+        while Date() < window { usleep(50_000) }
+        let used = cpuSeconds(Int32(pid)) - before
+        #expect(used < 0.3, "CPU seconds in one second at the limit: \(used)")
+        for fd in clients { close(fd) }
+        // With descriptors free again, new connections are served.
+        #expect(waitUntil(10) { httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 OK") })
+    }
+}
+
+/// User plus system CPU time of `pid` so far, in seconds.
+private func cpuSeconds(_ pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let fields = stat.split(separator: ")").last?.split(separator: " "), fields.count > 13,
+        let user = Double(fields[11]), let system = Double(fields[12])
+    else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
