@@ -80,7 +80,13 @@ public final class ControlServer: @unchecked Sendable {
             let client = accept(listener, nil, nil)
             if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
             if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE { continue }
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                // Out of descriptors: the connection stays queued and accept fails again at once, so
+                // wait a little for one to be freed rather than spin.
+                if errno == EMFILE || errno == ENFILE {
+                    usleep(100_000)
+                    continue
+                }
                 return
             }
             Thread.detachNewThread { [self] in serve(client) }

@@ -190,6 +190,9 @@ struct OpenFileLimitTests {
         #expect(
             waitUntil(10) { ((try? t.read(log)) ?? "").contains("cannot accept connections: Too many open files") },
             "\((try? t.read(log)) ?? "")")
+        // A control client waits too (`hostctl status` of a script), without a spinning accept.
+        let control = try #require(Wire.connect(t.home + "/run/control.sock"))
+        defer { close(control) }
         // Accepting pauses (100 ms at a time) rather than retrying at once: the daemon's CPU time over
         // a second stays small (spinning on the readable listener took the whole second).
         let before = cpuSeconds(Int32(pid))
@@ -198,8 +201,9 @@ struct OpenFileLimitTests {
         let used = cpuSeconds(Int32(pid)) - before
         #expect(used < 0.3, "CPU seconds in one second at the limit: \(used)")
         for fd in clients { close(fd) }
-        // With descriptors free again, new connections are served.
+        // With descriptors free again, new connections are served, and so are control requests.
         #expect(waitUntil(10) { httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 OK") })
+        #expect(try t.hostctl(["status"]).status == 0)
     }
 }
 
