@@ -250,9 +250,19 @@ public actor Daemon {
     /// Watches `config`'s `watch:` patterns (none: stops watching the app).
     func watchFiles(_ config: AppConfig) {
         let name = config.name
-        watcher.watch(app: name, directory: config.directory, patterns: config.watch) { [weak self] paths in
-            Task { await self?.filesChanged(name, paths) }
-        }
+        let log = self.log
+        watcher.watch(
+            app: name, directory: config.directory, patterns: config.watch,
+            onChange: { [weak self] paths in Task { await self?.filesChanged(name, paths) } },
+            onProblem: { [weak self] problem in
+                log.write("hostctl: \(name): \(problem)")
+                Task { await self?.note(problem, app: name) }
+            })
+    }
+
+    /// A hostctl line in `name`'s log.
+    func note(_ text: String, app name: String) {
+        supervisors[name]?.supervisor.note(text)
     }
 
     /// Watched files of `name` changed: its config is read afresh and, when valid, the app is rolled

@@ -16,9 +16,16 @@ public final class FileWatcher: @unchecked Sendable {
         var directory: String
         var patterns: [String]
         var onChange: @Sendable ([String]) -> Void
+        var onProblem: @Sendable (String) -> Void
         var pending: Set<String> = []
         var due: ContinuousClock.Instant?
+        /// Directories that could not be watched (the inotify watch limit), and whether that was said.
+        var unwatched = 0
+        var reported = false
     }
+
+    /// `inotify_add_watch`: the watch descriptor, or -1 with errno set (tests make it fail).
+    public typealias AddWatch = @Sendable (_ inotify: Int32, _ path: String, _ mask: UInt32) -> Int32
 
     // Invariant: everything below is touched only with `lock` held (the thread and the callers).
     private let lock = NSLock()
@@ -28,11 +35,15 @@ public final class FileWatcher: @unchecked Sendable {
     private let inotify: Int32
     private let wake: [Int32]
     private let debounce: Duration
+    private let addWatch: AddWatch
     private let clock = ContinuousClock()
 
     /// Starts the watching thread; a burst of changes within `debounce` of each other is one call.
-    public init(debounce: Duration = .milliseconds(300)) {
+    public init(
+        debounce: Duration = .milliseconds(300), addWatch: AddWatch? = nil
+    ) {
         self.debounce = debounce
+        self.addWatch = addWatch ?? { inotify_add_watch($0, $1, $2) }
         inotify = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         var fds: [Int32] = [0, 0]
         _ = hc_pipe_cloexec(&fds, O_NONBLOCK)
@@ -42,18 +53,45 @@ public final class FileWatcher: @unchecked Sendable {
         thread.start()
     }
 
-    /// Watches `patterns` under `directory` for `app` (replacing what was watched for it); `onChange`
+    /// Watches `patterns` under `directory` for `app` (replacing what was watched for it).
+    ///
+    /// `onChange`
     /// gets the changed paths, relative to `directory`, once changes have stopped for the debounce time.
+    /// `onProblem` hears, once, that directories could not be watched (the inotify watch limit).
     public func watch(
-        app: String, directory: String, patterns: [String], onChange: @escaping @Sendable ([String]) -> Void
+        app: String, directory: String, patterns: [String], onChange: @escaping @Sendable ([String]) -> Void,
+        onProblem: @escaping @Sendable (String) -> Void = { _ in }
     ) {
-        lock.withLock {
+        let problems = lock.withLock {
             removeLocked(app)
-            guard !patterns.isEmpty else { return }
-            apps[app] = Watched(app: app, directory: directory, patterns: patterns, onChange: onChange)
+            guard !patterns.isEmpty else { return [(@Sendable (String) -> Void, String)]() }
+            apps[app] = Watched(
+                app: app, directory: directory, patterns: patterns, onChange: onChange, onProblem: onProblem)
             refreshRootsLocked(app)
+            return problemsLocked()
         }
+        for (report, text) in problems { report(text) }
         poke()
+    }
+
+    /// What is to be said of directories that could not be watched, once per app.
+    private func problemsLocked() -> [(@Sendable (String) -> Void, String)] {
+        var problems: [(@Sendable (String) -> Void, String)] = []
+        for (app, watched) in apps where watched.unwatched > 0 && !watched.reported {
+            apps[app]?.reported = true
+            let limit =
+                (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_user_watches", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let count = watched.unwatched
+            problems.append(
+                (
+                    watched.onProblem,
+                    "watch: \(count) director\(count == 1 ? "y is" : "ies are") not watched, so changes there"
+                        + " reload nothing: the inotify watch limit is reached (fs.inotify.max_user_watches = \(limit));"
+                        + " raise it, e.g. `sysctl fs.inotify.max_user_watches=524288`, then reload the app"
+                ))
+        }
+        return problems
     }
 
     /// Stops watching for `app`.
@@ -121,8 +159,12 @@ public final class FileWatcher: @unchecked Sendable {
         guard let watched = apps[app] else { return }
         let path = relative.isEmpty ? watched.directory : watched.directory + "/" + relative
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB)
-        let descriptor = inotify_add_watch(inotify, path, mask | UInt32(IN_ONLYDIR))
-        guard descriptor >= 0 else { return }
+        let descriptor = addWatch(inotify, path, mask | UInt32(IN_ONLYDIR))
+        guard descriptor >= 0 else {
+            // ENOENT and ENOTDIR: it went away meanwhile; the limit is worth saying.
+            if errno == ENOSPC || errno == ENOMEM { apps[app]?.unwatched += 1 }
+            return
+        }
         watches[descriptor] = (app, relative + (recursive ? "/**" : ""))
         guard recursive, let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
         for entry in entries where !entry.hasPrefix(".") && entry != "node_modules" {
@@ -168,7 +210,11 @@ public final class FileWatcher: @unchecked Sendable {
                 while true {
                     let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
                     guard count > 0 else { break }
-                    lock.withLock { handleLocked(buffer, count) }
+                    let problems = lock.withLock {
+                        handleLocked(buffer, count)
+                        return problemsLocked()
+                    }
+                    for (report, text) in problems { report(text) }
                 }
             }
             fireDue()
