@@ -204,6 +204,10 @@ extension Daemon {
             await entry.supervisor.stop()
             entry.supervisor.finish()
             await entry.runner.value
+            // Its last lines go to its file, which is then closed: `remove --purge-logs` deletes it
+            // next, and an open descriptor would keep the space (and the descriptor) taken.
+            context.output.flush()
+            context.output.forget(app: name)
         }
         stopped.remove(names)
         stoppedSinceBoot.formUnion(names)

@@ -56,6 +56,9 @@ public final class LogCapture: @unchecked Sendable {
         /// `logs.target`: lines also (or only) go to the forwarder; `toFiles` false means only.
         var forwarder: (any LogForwarder)?
         var toFiles = true
+        /// The app was removed: once its pipes are closed and its lines written, its file is closed
+        /// and this goes.
+        var forgotten = false
 
         init(writer: LogWriter) {
             self.writer = writer
@@ -309,6 +312,23 @@ public final class LogCapture: @unchecked Sendable {
     /// Forgets a worker generation's stderr tail (after it was reported or replaced).
     public func forget(_ source: Source) {
         condition.withLock { _ = tails.removeValue(forKey: source) }
+    }
+
+    /// `app` was removed.
+    ///
+    /// Once its workers' pipes are closed and its lines written, its log file is
+    /// closed (its space freed, when the file was deleted) and its buffers let go. Anything written
+    /// for it later opens the file again.
+    public func forget(app: String) {
+        condition.withLock {
+            apps[app]?.forgotten = true
+            condition.broadcast()
+        }
+    }
+
+    /// Whether `app`'s log is held (its file open or to be opened), for tests.
+    func holds(app: String) -> Bool {
+        condition.withLock { apps[app] != nil }
     }
 
     /// Lines of `app` dropped because they could not be written.
@@ -566,6 +586,10 @@ public final class LogCapture: @unchecked Sendable {
         condition.lock()
         var holdsBuffers = false
         while true {
+            // Removed apps go once nothing of theirs is left to read or write (their writer closes the file).
+            for (app, log) in apps where log.forgotten && log.fds.isEmpty && log.pending.isEmpty {
+                apps[app] = nil
+            }
             let ready = apps.values.filter { !$0.pending.isEmpty }
             if ready.isEmpty {
                 if !holdsBuffers {
@@ -606,7 +630,10 @@ public final class LogCapture: @unchecked Sendable {
     // MARK: Helpers (with `condition` locked)
 
     private func appLog(_ app: String) -> AppLog {
-        if let log = apps[app] { return log }
+        if let log = apps[app] {
+            log.forgotten = false
+            return log
+        }
         let log = AppLog(
             writer: LogWriter(
                 app: app, directory: logsDirectory + "/" + app, maxSize: defaultMaxSize, maxFiles: defaultMaxFiles,

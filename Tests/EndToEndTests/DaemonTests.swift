@@ -208,11 +208,22 @@ struct DaemonTests {
         #expect(try t.hostctl(["start", "late"]).status == 0)
         let pids = try t.workers("late").compactMap { $0["pid"] as? Int }
         #expect(pids.count == 2)
-        let r = try t.hostctl(["remove", "late"])
+        let daemon = try #require(try t.status()?["pid"] as? Int)
+        let r = try t.hostctl(["remove", "late", "--purge-logs"])
         #expect(r.status == 0, "\(r)")
         #expect(pids.allSatisfy { processGone(Int32($0)) })
         #expect(try t.status()?["apps"] as? [Any] != nil)
         #expect((try t.status()?["apps"] as? [[String: Any]])?.isEmpty == true)
+        // The daemon let go of the app's log file: an app removed is no descriptor (and, its file
+        // deleted, no disk space) held for the daemon's life.
+        func heldLogFiles() -> [String] {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/fd")) ?? []
+            return fds.compactMap {
+                try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(daemon)/fd/" + $0)
+            }
+            .filter { $0.contains("/logs/late/") }
+        }
+        #expect(waitUntil(10) { heldLogFiles().isEmpty }, "\(heldLogFiles())")
     }
 
     @Test func commandsThatNeedTheDaemon_sayItIsNotRunning() throws {

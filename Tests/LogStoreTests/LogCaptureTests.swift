@@ -157,6 +157,41 @@ struct LogCaptureTests {
         #expect(texts == ["a", "", "b", "half and rest", "c"])
     }
 
+    @Test func aForgottenApp_closesItsFile_onceItsLinesAreWritten_andComesBackWhenItWritesAgain() throws {
+        // `hostctl remove`: the daemon forgets the app. Its open log file would otherwise stay open
+        // for the daemon's life, one descriptor per app ever removed, and a deleted file's space with it.
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        func openFiles() -> [String] {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
+                .filter { $0.hasPrefix(dir.path + "/pr/") }
+        }
+        let out = TestPipe()
+        let err = TestPipe()
+        capture.collect(stdout: out.output, stderr: err.output, from: .init(app: "pr", slot: 1, generation: 1))
+        out.write(Array("last words\n".utf8))
+        capture.flush()
+        #expect(openFiles().count == 1)
+        // Forgotten while its pipes are open: nothing is let go yet.
+        capture.forget(app: "pr")
+        capture.flush()
+        #expect(capture.holds(app: "pr"))
+        close(out.input)
+        close(err.input)
+        capture.flush()
+        #expect(waitFor { !capture.holds(app: "pr") && openFiles().isEmpty }, "\(openFiles())")
+        #expect(allRecords(dir.path, app: "pr").map { String(decoding: $0.text, as: UTF8.self) } == ["last words"])
+        // The same name again: its file opens again and gets the new lines after the old ones.
+        capture.note("added again", app: "pr")
+        capture.flush()
+        #expect(capture.holds(app: "pr"))
+        #expect(
+            allRecords(dir.path, app: "pr").map { String(decoding: $0.text, as: UTF8.self) } == [
+                "last words", "added again",
+            ])
+    }
+
     @Test func aWorkerWritingALineAtATime_isReadInBatches_notOnceALine() throws {
         let dir = try TempDirectory()
         let capture = LogCapture(logsDirectory: dir.path)
@@ -311,4 +346,14 @@ struct LogCaptureTests {
         close(out.input)
         close(err.input)
     }
+}
+
+/// Polls `condition` until it holds (true) or 10 s pass (false).
+func waitFor(_ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(1000)
+    }
+    return condition()
 }
