@@ -66,7 +66,7 @@ public struct UnitTemplate: Sendable {
             // /usr, /boot and /etc read-only; apps keep their own directories (no ProtectHome, no
             // PrivateTmp: an app or a home may live there).
             lines += ["ProtectSystem=full"]
-            lines += writablePaths.map { "ReadWritePaths=-\($0)" }
+            lines += writablePaths.map { "ReadWritePaths=\(Self.quote("-" + $0, variables: false))" }
         }
         lines += ["", "[Install]", "WantedBy=\(user ? "default.target" : "multi-user.target")", ""]
         return lines.joined(separator: "\n")
@@ -94,9 +94,17 @@ public struct UnitTemplate: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// A path quoted for `ExecStart=` when it needs it.
-    static func quote(_ text: String) -> String {
-        guard text.contains(where: { $0 == " " || $0 == "\"" || $0 == "\\" || $0 == "'" || $0 == "%" || $0 == "$" })
+    /// A path quoted for a unit file when it needs it.
+    ///
+    /// One word, `%` not a specifier, and for
+    /// `ExecStart=` (`variables`) `$` not a variable. `ReadWritePaths=` is a list split at spaces,
+    /// so a home with a space in it was two paths there, the second ignored as not absolute.
+    static func quote(_ text: String, variables: Bool = true) -> String {
+        guard
+            text.contains(where: {
+                $0 == " " || $0 == "\t" || $0 == "\"" || $0 == "\\" || $0 == "'" || $0 == "%"
+                    || (variables && $0 == "$")
+            })
         else { return text }
         var escaped = ""
         for character in text {
@@ -104,7 +112,7 @@ public struct UnitTemplate: Sendable {
             case "\\": escaped += "\\\\"
             case "\"": escaped += "\\\""
             case "%": escaped += "%%"
-            case "$": escaped += "$$"
+            case "$" where variables: escaped += "$$"
             default: escaped.append(character)
             }
         }

@@ -260,6 +260,31 @@ struct SystemdTests {
         #expect(verify.status == 0, "\(verify)")
     }
 
+    @Test func systemdUnit_forAHomeWithASpaceAndAPercentSign_quotesItWhereverItIsNamed() throws {
+        let t = try TempHome()
+        let home = try t.directory("my home 100%")
+        let r = try t.hostctl(["systemd-unit", "--home", home], home: false)
+        #expect(r.status == 0, "\(r)")
+        let escaped = home.replacingOccurrences(of: "%", with: "%%")
+        #expect(r.stdout.contains("ExecStart=\(hostctlBinary) serve --home \"\(escaped)\"\n"), "\(r.stdout)")
+        // A list split at spaces: unquoted, the home was two paths, the second ignored as not absolute.
+        #expect(r.stdout.contains("ReadWritePaths=\"-\(escaped)\"\n"), "\(r.stdout)")
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else {
+            print("skipped systemd-analyze verify: /usr/bin/systemd-analyze is missing (Debian package systemd)")
+            return
+        }
+        let units = try t.directory("units")
+        try r.stdout.write(toFile: units + "/hostctl.service", atomically: true, encoding: .utf8)
+        let runtime = try t.directory("xdg-runtime")
+        chmod(runtime, 0o700)
+        let verify = try runCommand(
+            [
+                "/usr/bin/env", "XDG_RUNTIME_DIR=\(runtime)", "/usr/bin/systemd-analyze", "verify", "--system",
+                units + "/hostctl.service",
+            ])
+        #expect(verify.status == 0 && !verify.stderr.contains("hostctl.service:"), "\(verify)")
+    }
+
     @Test func systemdUnit_install_writesTheUserUnits_andSaysWhatToRun() throws {
         let t = try TempHome()
         let config = try t.directory("xdg-config")
