@@ -50,7 +50,7 @@ struct PreparedHandoff {
             guard path.utf8.count <= 107 else {
                 throw SystemError(
                     errno: ENAMETOOLONG, action: "cannot create the socket \(path)",
-                    hint: "Unix socket paths stop at 107 bytes: use a shorter --home")
+                    hint: "Unix socket paths stop at 107 bytes: use a shorter --home or app name, or handoff: port")
             }
             unlink(path)
             if handoff == .pipe {

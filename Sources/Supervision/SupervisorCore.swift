@@ -384,7 +384,7 @@ struct SupervisorCore {
                 config.handoff, app: config.name, slot: slot, generation: generation,
                 runDirectory: context.runDirectory, owner: identity.map { ($0.uid, $0.gid) })
         } catch {
-            fail(index, reason: "worker \(slot): \(error.summary)")
+            fail(index, reason: "worker \(slot): \(error.summary)" + (error.hint.map { " (\($0))" } ?? ""))
             return
         }
         var handoffEnvironment = handoff.environment

@@ -226,6 +226,21 @@ struct DaemonTests {
         #expect(waitUntil(10) { heldLogFiles().isEmpty }, "\(heldLogFiles())")
     }
 
+    @Test func workerSocketPathTooLong_failsTheStart_sayingWhatToDo() throws {
+        let t = try TempHome()
+        // A home whose control socket fits in the 107 bytes of a Unix socket path, and an app name
+        // that takes its workers' sockets past them.
+        let home = try t.directory(String(repeating: "h", count: 80 - t.root.utf8.count))
+        let name = String(repeating: "a", count: 40)
+        defer { _ = try? runHostctl(["shutdown", "--home", home]) }
+        let app = try t.directory("app")
+        #expect(try runHostctl(["add", name, app, "--command", fixtureWorker, "--home", home]).status == 0)
+        let r = try runHostctl(["start", "--home", home])
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.contains("file name too long"), "\(r)")
+        #expect(r.stderr.contains("Unix socket paths stop at 107 bytes: use a shorter --home or app name"), "\(r)")
+    }
+
     @Test func commandsThatNeedTheDaemon_sayItIsNotRunning() throws {
         let t = try TempHome()
         for args in [["status"], ["stop", "x"], ["restart", "x"], ["shutdown"]] {
