@@ -10,6 +10,7 @@ final class SupervisedApp: @unchecked Sendable {
     let root: String
     let supervisor: AppSupervisor
     let runner: Task<Void, Never>
+    let output: LogCapture
 
     init(_ extra: String = "", arguments: [String] = [], name: String = "fx") throws {
         var template = Array("/tmp/hcs-XXXXXX".utf8CString)
@@ -22,8 +23,9 @@ final class SupervisedApp: @unchecked Sendable {
         let config = try ResolvedApp.resolve(
             name: name, globalDefaults: ConfigLayer(), handler: layer, handlerFile: "test.yml", override: nil
         ).get().config
+        output = LogCapture(logsDirectory: root + "/logs")
         let context = SupervisionContext(
-            spawner: Self.context.0, monitor: Self.context.1, output: LogCapture(logsDirectory: root + "/logs"),
+            spawner: Self.context.0, monitor: Self.context.1, output: output,
             runDirectory: root + "/run", environment: ProcessInfo.processInfo.environment)
         supervisor = AppSupervisor(config: config, context: context)
         let supervisor = self.supervisor
@@ -37,6 +39,8 @@ final class SupervisedApp: @unchecked Sendable {
         supervisor.finish()
         await runner.value
         for pid in pids { #expect(eventually(2) { isGone(pid) }, "worker \(pid) outlived its app") }
+        // The last lines first: written after the removal, they would make the directory again.
+        output.flush()
         try? FileManager.default.removeItem(atPath: root)
     }
 
