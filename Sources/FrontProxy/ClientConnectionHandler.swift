@@ -554,13 +554,19 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         process()
     }
 
-    /// The worker failed: retried once on another worker when no response byte came back, the
+    /// The worker failed.
+    ///
+    /// Retried once on another worker when no response byte came back, the
     /// request had no body, and the connection was a reused idle one (the worker may have closed it)
     /// or the method is idempotent; else 502, or the client is cut off once the response began.
-    func upstreamFailed(reason: String, responseStarted: Bool) {
+    /// A worker's answer that is not HTTP (`retryable` false) gets its 502 at once: another worker
+    /// of the app would most likely answer the same.
+    func upstreamFailed(reason: String, responseStarted: Bool, retryable: Bool = true) {
         guard let current = exchange else { return }
         let idempotent = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].contains(current.head.method)
-        if !responseStarted && phase == .response && current.head.framing == .none && (current.reused || idempotent) {
+        if retryable && !responseStarted && phase == .response && current.head.framing == .none
+            && (current.reused || idempotent)
+        {
             current.upstream?.close(promise: nil)
             if retry(stale: current.reused) { return }
             // No other worker now (the others are restarting): the retry waits for one, bounded by
@@ -577,17 +583,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         } else {
             respond(502, reason, close: true)
         }
-    }
-
-    /// The worker's answer is not HTTP, or breaks its framing rules, and none of it reached the
-    /// client: 502, as nginx answers; not retried, since another worker of the app would most
-    /// likely answer the same.
-    func upstreamInvalid(reason: String) {
-        guard let current = exchange else { return }
-        releaseWorker(current)
-        current.upstream?.close(promise: nil)
-        exchange = nil
-        respond(502, reason, close: true)
     }
 
     /// 101 Switching Protocols: from now on bytes flow both ways untouched.

@@ -113,7 +113,8 @@ final class UpstreamHandler: ChannelInboundHandler {
                 case .invalid(let reason):
                     // Reported once: the close that follows is no second failure.
                     self.client = nil
-                    client.upstreamInvalid(reason: "invalid response from the worker: \(reason)")
+                    client.upstreamFailed(
+                        reason: "invalid response from the worker: \(reason)", responseStarted: false, retryable: false)
                     context.close(promise: nil)
                     return
                 case .head(let head):

@@ -55,9 +55,9 @@ public final class FileWatcher: @unchecked Sendable {
 
     /// Watches `patterns` under `directory` for `app` (replacing what was watched for it).
     ///
-    /// `onChange`
-    /// gets the changed paths, relative to `directory`, once changes have stopped for the debounce time.
-    /// `onProblem` hears, once, that directories could not be watched (the inotify watch limit).
+    /// `onChange` gets the changed paths, relative to `directory`, once changes have stopped for the
+    /// debounce time; `onProblem` hears, once, that directories could not be watched (the inotify
+    /// watch limit).
     public func watch(
         app: String, directory: String, patterns: [String], onChange: @escaping @Sendable ([String]) -> Void,
         onProblem: @escaping @Sendable (String) -> Void = { _ in }
