@@ -1,6 +1,10 @@
 /// Follows the framing of a chunked body byte by byte, so the proxy can relay the bytes exactly as
 /// they came and still know where the body ends, refusing malformed or overflowing chunk sizes,
 /// a missing CRLF after chunk data, and oversized trailers.
+///
+/// Requests are framed strictly (every line ends in CRLF). A worker's response may end its lines in a
+/// lone LF (`lenientLineEnds`), as RFC 9112 2.2 lets a recipient accept and nginx does: the framing
+/// stays unambiguous, since a lone LF is taken as a line end wherever it is one.
 public struct ChunkedFramer: Sendable {
     enum State: Sendable, Equatable {
         case sizeStart
@@ -34,9 +38,13 @@ public struct ChunkedFramer: Sendable {
     var trailerBytes = 0
     /// The most trailer bytes accepted.
     public var maxTrailerSize = 32768
+    /// Whether a lone LF ends a line as CRLF does.
+    let lenientLineEnds: Bool
 
-    /// A framer at the start of a chunked body.
-    public init() {}
+    /// A framer at the start of a chunked body; `lenientLineEnds` for a response's body.
+    public init(lenientLineEnds: Bool = false) {
+        self.lenientLineEnds = lenientLineEnds
+    }
 
     /// Whether the last chunk and its trailers have been seen.
     public var isDone: Bool { state == .done }
@@ -66,26 +74,27 @@ public struct ChunkedFramer: Sendable {
                     state = .chunkExtension
                 } else if state == .size && byte == 13 {
                     state = .sizeLineFeed
+                } else if state == .size && byte == 10 && lenientLineEnds {
+                    endSizeLine()
                 } else {
                     return .invalid("malformed chunk size")
                 }
             case .chunkExtension:
                 if byte == 13 {
                     state = .sizeLineFeed
+                } else if byte == 10 && lenientLineEnds {
+                    endSizeLine()
                 } else if byte == 10 || (byte < 32 && byte != 9) || byte == 127 {
                     return .invalid("malformed chunk extension")
                 }
             case .sizeLineFeed:
                 guard byte == 10 else { return .invalid("chunk size line without CRLF") }
-                if size == 0 {
-                    state = .trailerLineStart
-                } else {
-                    remaining = size
-                    state = .data
-                }
-                size = 0
-                digits = 0
+                endSizeLine()
             case .dataCarriageReturn:
+                if byte == 10 && lenientLineEnds {
+                    state = .sizeStart
+                    continue
+                }
                 guard byte == 13 else { return .invalid("chunk data not followed by CRLF") }
                 state = .dataLineFeed
             case .dataLineFeed:
@@ -96,6 +105,12 @@ public struct ChunkedFramer: Sendable {
                 guard trailerBytes <= maxTrailerSize else { return .invalid("trailers too large") }
                 if byte == 13 {
                     state = state == .trailerLineStart ? .finalLineFeed : .trailerLineFeed
+                } else if byte == 10 && lenientLineEnds {
+                    if state == .trailerLineStart {
+                        state = .done
+                        return .done(consumed: index)
+                    }
+                    state = .trailerLineStart
                 } else if byte == 10 || (byte < 32 && byte != 9) || byte == 127 {
                     return .invalid("malformed trailer")
                 } else {
@@ -113,6 +128,18 @@ public struct ChunkedFramer: Sendable {
             }
         }
         return .needMore
+    }
+
+    /// The chunk-size line ended: the chunk's data follows, or the trailers after the last chunk.
+    private mutating func endSizeLine() {
+        if size == 0 {
+            state = .trailerLineStart
+        } else {
+            remaining = size
+            state = .data
+        }
+        size = 0
+        digits = 0
     }
 
     static func hexValue(_ byte: UInt8) -> UInt8? {

@@ -140,7 +140,7 @@ final class UpstreamHandler: ChannelInboundHandler {
                     case .length(let length):
                         body = .length(length)
                     case .chunked:
-                        body = .chunked(ChunkedFramer())
+                        body = .chunked(ChunkedFramer(lenientLineEnds: true))
                     case .untilClose:
                         body = .untilClose
                     }

@@ -671,6 +671,21 @@ struct ProxyIntegrationTests {
         await h.tearDown()
     }
 
+    @Test func chunkedResponseWithLoneLineFeeds_isRelayed_andItsEndFound() async throws {
+        let h = try await ProxyHarness(workers: 1)
+        // Every line of the worker's response ends in a lone LF: the client gets it as it was sent,
+        // and the next request on the same connection is answered (the body's end was found).
+        let response = h.send(
+            "GET /dante/lone-lf HTTP/1.1\r\nHost: a\r\n\r\nGET /dante/next HTTP/1.1\r\nHost: a\r\n\r\n",
+            until: { $0.contains("GET /next HTTP/1.1") })
+        #expect(
+            response.hasPrefix(
+                "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n6;x=1\n world\n0\nX-T: 1\n\nHTTP/1.1 200 "),
+            "\(response)")
+        #expect(response.contains("GET /next HTTP/1.1"), "\(response)")
+        await h.tearDown()
+    }
+
     @Test func postWhoseWorkerDies_gives502_andIsNotRetried() async throws {
         let h = try await ProxyHarness(workers: 2, arguments: ["--die-on-request"])
         let response = h.send("POST /dante/die HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")

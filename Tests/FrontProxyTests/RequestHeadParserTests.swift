@@ -164,8 +164,8 @@ struct RequestHeadParserTests {
 
 @Suite("chunked framing")
 struct ChunkedFramerTests {
-    func run(_ text: String, in pieces: Int = 1) -> ChunkedFramer.Result {
-        var framer = ChunkedFramer()
+    func run(_ text: String, in pieces: Int = 1, lenient: Bool = false) -> ChunkedFramer.Result {
+        var framer = ChunkedFramer(lenientLineEnds: lenient)
         let bytes = Array(text.utf8)
         let size = max(1, (bytes.count + pieces - 1) / pieces)
         var offset = 0
@@ -200,6 +200,31 @@ struct ChunkedFramerTests {
         guard case .invalid = run(body) else {
             Issue.record("accepted: \(body.debugDescription)")
             return
+        }
+    }
+
+    /// A response's lines may end in a lone LF (RFC 9112 2.2, as nginx reads them); a request's may not.
+    @Test func loneLineFeeds_endLinesOnlyWhenLenient() {
+        let bodies = [
+            "5\nhello\n0\n\n", "5;ext=1\nhello\r\n0\r\nTrailer: x\n\n", "5\r\nhello\n0\nA: 1\r\nB: 2\n\r\n",
+        ]
+        for body in bodies {
+            for pieces in [1, 3, body.utf8.count] {
+                #expect(
+                    run(body + "HTTP/1.1 200 OK", in: pieces, lenient: true) == .done(consumed: body.utf8.count),
+                    "\(body.debugDescription) in \(pieces) pieces")
+            }
+            guard case .invalid = run(body) else {
+                Issue.record("a request body accepted: \(body.debugDescription)")
+                continue
+            }
+        }
+        // Lenient about line ends only: the data is still counted, and what follows it must end the line.
+        for broken in ["5\nhelloX\n0\n\n", "5\n\nhello\n", "zz\n", "5\r\nhello\r\r\n"] {
+            guard case .invalid = run(broken, lenient: true) else {
+                Issue.record("accepted: \(broken.debugDescription)")
+                continue
+            }
         }
     }
 }

@@ -47,8 +47,8 @@ func checkRequestHead(_ input: [UInt8]) {
 
 /// How a framer ends on `bytes` fed as the pieces cut at `cuts`: the absolute offset where the body
 /// ended, nil while it goes on, or -1 when refused.
-func frame(_ bytes: [UInt8], cuts: [Int]) -> Int? {
-    var framer = ChunkedFramer()
+func frame(_ bytes: [UInt8], cuts: [Int], lenient: Bool = false) -> Int? {
+    var framer = ChunkedFramer(lenientLineEnds: lenient)
     framer.maxTrailerSize = 64
     var start = 0
     for end in cuts + [bytes.count] where end >= start {
@@ -65,14 +65,25 @@ func frame(_ bytes: [UInt8], cuts: [Int]) -> Int? {
 }
 
 func checkFramer(_ input: [UInt8]) {
-    let whole = frame(input, cuts: [])
-    let bytewise = frame(input, cuts: Array(0..<input.count))
-    check(whole == bytewise, "framer: whole \(String(describing: whole)), byte by byte \(String(describing: bytewise))")
-    if !input.isEmpty {
-        let cut = Int(input[0]) % (input.count + 1)
-        let halves = frame(input, cuts: [cut])
+    for lenient in [false, true] {
+        let whole = frame(input, cuts: [], lenient: lenient)
+        let bytewise = frame(input, cuts: Array(0..<input.count), lenient: lenient)
         check(
-            whole == halves, "framer: whole \(String(describing: whole)), cut at \(cut) \(String(describing: halves))")
+            whole == bytewise,
+            "framer (lenient \(lenient)): whole \(String(describing: whole)), byte by byte \(String(describing: bytewise))"
+        )
+        if !input.isEmpty {
+            let cut = Int(input[0]) % (input.count + 1)
+            let halves = frame(input, cuts: [cut], lenient: lenient)
+            check(
+                whole == halves,
+                "framer (lenient \(lenient)): whole \(String(describing: whole)), cut at \(cut) \(String(describing: halves))"
+            )
+        }
+    }
+    // What a strict framer accepts, a lenient one frames alike.
+    if let strict = frame(input, cuts: []), strict >= 0 {
+        check(frame(input, cuts: [], lenient: true) == strict, "framer: lenient differs on a strict body")
     }
 }
 

@@ -23,7 +23,8 @@
 //   (requests are answered as node does: an HTTP/1.0 one closes the connection unless it asks for
 //   keep-alive, and `Connection: close` or a path ending in /close closes it after the response)
 //   (a path ending in /invalid-status, /invalid-lengths or /invalid-head is answered with a response
-//   that is not valid HTTP: no status line, two different Content-Lengths, a 100 KB header)
+//   that is not valid HTTP: no status line, two different Content-Lengths, a 100 KB header; one
+//   ending in /lone-lf with a valid chunked response whose lines all end in a lone LF)
 //   --die-on-request     exit unanswered on a request for a path ending in /die; on /half, send the
 //                        response head and part of the body, then exit
 //   --grow               on a request for a path ending in /grow, allocate and touch 64 MiB more (kept)
@@ -70,7 +71,8 @@ let silent = flag("--silent")
 let deaf = flag("--deaf")
 let dropReused = flag("--drop-reused")
 let dieOnRequest = flag("--die-on-request")
-let brokenResponses = [
+let rawResponses = [
+    "lone-lf": "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n6;x=1\n world\n0\nX-T: 1\n\n",
     "invalid-status": "NOT HTTP AT ALL\r\n\r\n",
     "invalid-lengths": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
     "invalid-head":
@@ -343,7 +345,7 @@ while true {
                 put(client, partial)
                 exit(3)
             }
-            if let broken = brokenResponses[String(path.split(separator: "/").last ?? "")] {
+            if let broken = rawResponses[String(path.split(separator: "/").last ?? "")] {
                 put(client, broken)
                 continue
             }
