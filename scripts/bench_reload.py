@@ -5,6 +5,8 @@
   reloading  the same wrk load while `hostctl reload dante` runs back to back (10 at least):
              requests served and failed, p99 (goal: 0 failed, p99 <= 2x steady), and how long
              one reload of 4 workers takes
+             (steady and reloading run 3 times in turn; p99 and req/s are the medians over the
+             rounds, each round's p99 printed beside them)
   reference  the same load while the same app's workers (examples/dante/server.js on a port of their
              own, stopped once listening) start beside it at the rate the reloads started workers,
              with no reload: what the start-ups alone cost the p99
@@ -47,27 +49,48 @@ def to_ms(text):
     return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
-def steady_then_reloading(home, app, url):
-    """wrk on `url` after 3 s of warm-up (steady), then again while `hostctl reload APP` runs back to
-    back (10 at least): both wrk results, and how long each reload took."""
-    wrk(url, 3)
-    steady = wrk(url, 5)
-    durations = []
-    stop = threading.Event()
+ROUNDS = 3
 
-    def reloads():
-        time.sleep(0.5)
-        while not stop.is_set() or len(durations) < 10:
-            t0 = time.monotonic()
-            r = hostctl(home, "reload", app, check=False)
-            assert r.returncode == 0, r.stderr
-            durations.append(time.monotonic() - t0)
-    thread = threading.Thread(target=reloads)
-    thread.start()
-    reloading = wrk(url, 6)
-    stop.set()
-    thread.join()
-    return steady, reloading, durations
+
+def steady_then_reloading(home, app, url):
+    """ROUNDS rounds of: 3 s of warm-up (node's JIT is cold in a new worker's first seconds, which is
+    not the steady state), wrk on `url` (steady), then again while `hostctl reload APP` runs back to
+    back (10 at least). A p99 moves by 2x from one run to the next on this kind of machine, so the
+    figures compared are the medians over the rounds. Returns both lists of wrk results and how long
+    each reload took."""
+    steadies, reloadings, durations = [], [], []
+    for _ in range(ROUNDS):
+        wrk(url, 3)
+        steadies.append(wrk(url, 5))
+        stop = threading.Event()
+        count = len(durations)
+
+        def reloads():
+            time.sleep(0.5)
+            while not stop.is_set() or len(durations) < count + 10:
+                t0 = time.monotonic()
+                r = hostctl(home, "reload", app, check=False)
+                assert r.returncode == 0, r.stderr
+                durations.append(time.monotonic() - t0)
+        thread = threading.Thread(target=reloads)
+        thread.start()
+        reloadings.append(wrk(url, 6))
+        stop.set()
+        thread.join()
+    return steadies, reloadings, durations
+
+
+def summary(label, runs):
+    """One line for a list of wrk results: requests and failures summed, req/s and p99 the medians,
+    then each round's p99."""
+    p99s = [r[2] for r in runs]
+    return (f"  {label:<18}{sum(r[0] for r in runs):8d} requests  {statistics.median(r[3] for r in runs):9.0f} req/s"
+            f"  p99 {statistics.median(p99s):7.2f} ms  failed {sum(r[1] for r in runs)}"
+            f"   (rounds: {' '.join(f'{p:.2f}' for p in p99s)})")
+
+
+def ratio(reloadings, steadies):
+    return statistics.median(r[2] for r in reloadings) / statistics.median(r[2] for r in steadies)
 
 
 def main():
@@ -80,8 +103,7 @@ def main():
         hostctl(home, "add", "dante", DANTE, "--workers", str(WORKERS), "--env", "STANZA_INTERVAL_MS=100")
         hostctl(home, "start")
         url = f"http://{LISTEN}/dante/"
-        # The warm-up: node's JIT is cold in the first seconds, which is not the steady state.
-        steady, reloading, durations = steady_then_reloading(home, "dante", url)
+        steadies, reloadings, durations = steady_then_reloading(home, "dante", url)
 
         # Reference: the same load while the app's own workers start beside it (each on a port of its
         # own, stopped once it listens) at the rate the reloads started them, with no reload and nothing
@@ -125,12 +147,15 @@ def main():
         streams.wait()
         dropped = [r for r in results if r["stanzas"] != 46 or not r["ordered"] or r["code"] != 1000]
         old_workers = {r["worker"] for r in results}
-        print(f"rolling reloads of dante ({WORKERS} node workers) through hostctl's proxy, wrk -t2 -c16")
-        print(f"  steady (5 s):     {steady[0]:7d} requests  {steady[3]:9.0f} req/s  p99 {steady[2]:7.2f} ms  failed {steady[1]}")
-        print(f"  reloading (6 s):  {reloading[0]:7d} requests  {reloading[3]:9.0f} req/s  p99 {reloading[2]:7.2f} ms  failed {reloading[1]}"
-              f"   (goal: 0 failed, p99 <= 2x steady: {reloading[2] / steady[2]:.2f}x)")
-        print(f"  reference (6 s):  {starting[0]:7d} requests  {starting[3]:9.0f} req/s  p99 {starting[2]:7.2f} ms  failed {starting[1]}"
-              f"   (the app's workers started beside the load at the reloads' rate, {rate:.1f}/s: {starting[2] / steady[2]:.2f}x)")
+        print(f"rolling reloads of dante ({WORKERS} node workers) through hostctl's proxy, wrk -t2 -c16, "
+              f"{ROUNDS} rounds (medians)")
+        print(summary(f"steady ({ROUNDS}x5 s):", steadies))
+        print(summary(f"reloading ({ROUNDS}x6 s):", reloadings)
+              + f"\n{'':20}goal: 0 failed, p99 <= 2x steady: {ratio(reloadings, steadies):.2f}x"
+              f" (per round {' '.join(f'{r[2] / s[2]:.2f}' for r, s in zip(reloadings, steadies))})")
+        print(summary("reference (6 s):", [starting])
+              + f"\n{'':20}the app's workers started beside the load at the reloads' rate, {rate:.1f}/s, no reload: "
+              f"{ratio([starting], steadies):.2f}x steady")
         print(f"  reloads during it: {len(durations)}, one reload of {WORKERS} workers: median "
               f"{statistics.median(durations) * 1000:.0f} ms, max {max(durations) * 1000:.0f} ms")
         print(f"  websockets: 20 streams across 3 reloads, dropped before their end: {len(dropped)} (goal 0)"
@@ -154,12 +179,12 @@ def fast_start():
         hostctl(home, "add", "fx", f"{root}/app", "--command", FIXTURE, "--route", "/fx", "--workers", str(WORKERS))
         hostctl(home, "start")
         url = f"http://{LISTEN}/fx/"
-        steady, reloading, durations = steady_then_reloading(home, "fx", url)
+        steadies, reloadings, durations = steady_then_reloading(home, "fx", url)
         print(f"the same with {WORKERS} workers that start in milliseconds (hostctl's fixture worker, no warm-up)")
-        print(f"  steady (5 s):     {steady[0]:7d} requests  {steady[3]:9.0f} req/s  p99 {steady[2]:7.2f} ms  failed {steady[1]}")
-        print(f"  reloading (6 s):  {reloading[0]:7d} requests  {reloading[3]:9.0f} req/s  p99 {reloading[2]:7.2f} ms  failed {reloading[1]}"
-              f"   (p99 {reloading[2] / steady[2]:.2f}x steady; {len(durations)} reloads, median "
-              f"{statistics.median(durations) * 1000:.0f} ms each)")
+        print(summary(f"steady ({ROUNDS}x5 s):", steadies))
+        print(summary(f"reloading ({ROUNDS}x6 s):", reloadings)
+              + f"\n{'':20}p99 {ratio(reloadings, steadies):.2f}x steady; {len(durations)} reloads, median "
+              f"{statistics.median(durations) * 1000:.0f} ms each")
     finally:
         hostctl(home, "shutdown", check=False)
         shutil.rmtree(root, ignore_errors=True)
