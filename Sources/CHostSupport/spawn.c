@@ -86,7 +86,10 @@ static void run_worker(const hc_spawn_request *r, int report_fd, pid_t keeper) {
     // times slower under load: starting workers then competed only with the busy ones.)
     if (setpgid(0, 0) < 0) goto fail;
     // A lower priority only (always allowed); the daemon gives the group its own back once ready.
-    if (r->set_nice) setpriority(PRIO_PROCESS, 0, r->nice);
+    if (r->idle_policy) {
+        struct sched_param param = {0};
+        sched_setscheduler(0, SCHED_IDLE, &param);
+    }
     // The worker dies with its keeper; re-check in case the keeper died before prctl took effect.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != keeper) _exit(127);
@@ -255,8 +258,7 @@ typedef struct wire_header {
     int32_t argc;
     int32_t envc;
     int32_t has_cwd;
-    int32_t set_nice;
-    int32_t nice;
+    int32_t idle_policy;
     int32_t fds;  // bit i: descriptor i of (report, stdin, stdout, stderr, handoff) is attached, in that order
 } wire_header;
 
@@ -347,8 +349,7 @@ static int forker_receive(int fd, hc_spawn_request *r, int fds[WIRE_FDS], char *
     r->set_ids = h.set_ids;
     r->uid = h.uid;
     r->gid = h.gid;
-    r->set_nice = h.set_nice;
-    r->nice = h.nice;
+    r->idle_policy = h.idle_policy;
     r->listen_pid_index = h.listen_pid_index < h.envc ? h.listen_pid_index : -1;
     r->stdin_fd = fds[1];
     r->stdout_fd = fds[2];
@@ -494,8 +495,7 @@ static int forker_send(const hc_spawn_request *r, int report_fd) {
     h.gid = r->gid;
     h.ngroups = r->set_ids ? r->ngroups : 0;
     h.has_cwd = r->cwd != NULL;
-    h.set_nice = r->set_nice;
-    h.nice = r->nice;
+    h.idle_policy = r->idle_policy;
     size_t length = (size_t)h.ngroups * sizeof(gid_t) + strlen(r->path) + 1 + (r->cwd ? strlen(r->cwd) + 1 : 0);
     for (; r->argv[h.argc]; h.argc++) length += strlen(r->argv[h.argc]) + 1;
     for (; r->envp[h.envc]; h.envc++) length += strlen(r->envp[h.envc]) + 1;

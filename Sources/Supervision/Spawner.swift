@@ -24,14 +24,15 @@ public struct SpawnRequest: Sendable {
     public var handoff: Int32
     /// uid, gid and supplementary groups to drop to, or nil.
     public var identity: (uid: UInt32, gid: UInt32, groups: [UInt32])?
-    /// The child's nice value (at most a lower priority than the caller's), or nil to inherit the caller's.
-    public var nice: Int32?
+    /// Whether the child starts under SCHED_IDLE (a lower priority than any other; see StartPriority)
+    /// instead of the caller's policy.
+    public var idle: Bool
 
     /// Creates a request.
     public init(
         executable: String, arguments: [String], environment: [String], setsListenPID: Bool = false,
         directory: String, stdout: Int32, stderr: Int32, handoff: Int32 = -1,
-        identity: (uid: UInt32, gid: UInt32, groups: [UInt32])? = nil, nice: Int32? = nil
+        identity: (uid: UInt32, gid: UInt32, groups: [UInt32])? = nil, idle: Bool = false
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -42,7 +43,7 @@ public struct SpawnRequest: Sendable {
         self.stderr = stderr
         self.handoff = handoff
         self.identity = identity
-        self.nice = nice
+        self.idle = idle
     }
 }
 
@@ -150,10 +151,7 @@ public final class Spawner: @unchecked Sendable {
                             spec.stdout_fd = request.stdout
                             spec.stderr_fd = request.stderr
                             spec.handoff_fd = request.handoff
-                            if let nice = request.nice {
-                                spec.set_nice = 1
-                                spec.nice = nice
-                            }
+                            spec.idle_policy = request.idle ? 1 : 0
                             if let identity = request.identity {
                                 spec.set_ids = 1
                                 spec.uid = identity.uid

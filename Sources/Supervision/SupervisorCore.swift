@@ -204,9 +204,9 @@ struct SupervisorCore {
         slots[index].background = false
         let source = source(slots[index].slot, slots[index].generation)
         if let problem = priority.restore(group: process.workerPID) {
-            context.output.note("cannot give back nice \(priority.normal): \(problem)", about: source)
+            context.output.note("cannot give back the normal priority: \(problem)", about: source)
         } else if let why {
-            context.output.note("\(why): nice \(priority.normal) now", about: source)
+            context.output.note("\(why): normal priority now", about: source)
         }
     }
 
@@ -443,13 +443,12 @@ struct SupervisorCore {
             return
         }
         // While the worker it replaces serves, a replacement starts at the lower priority (StartPriority).
-        let background =
-            retired.contains { $0.slot == slot && $0.state == .ready } ? context.startPriority?.background : nil
+        let background = context.startPriority != nil && retired.contains { $0.slot == slot && $0.state == .ready }
         let request = SpawnRequest(
             executable: executable, arguments: arguments,
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
             setsListenPID: config.handoff == .fd, directory: config.directory, stdout: out[1], stderr: err[1],
-            handoff: handoff.descriptor, identity: identity, nice: background)
+            handoff: handoff.descriptor, identity: identity, idle: background)
         let result: Result<SpawnedProcess, SpawnError>
         do {
             result = .success(try await context.spawner.spawn(request))
@@ -477,7 +476,7 @@ struct SupervisorCore {
                 toFiles: config.logs.target != .journal)
             context.output.collect(
                 stdout: out[0], stderr: err[0], from: source,
-                announce: "started pid \(process.workerPID)\(background.map { " (nice \($0) until ready)" } ?? ""): "
+                announce: "started pid \(process.workerPID)\(background ? " (idle priority until ready)" : ""): "
                     + arguments.joined(separator: " "))
             // exited/backoff -> starting: readiness is probed from now on.
             slots[index].state = .starting
@@ -486,8 +485,8 @@ struct SupervisorCore {
             slots[index].socketPath = handoff.socketPath
             slots[index].startedAt = clock.now
             slots[index].startedWall = Date()
-            slots[index].background = background != nil
-            if background != nil {
+            slots[index].background = background
+            if background {
                 schedule(
                     .fullPriority(slot: slot, generation: generation),
                     after: StartPriority.window(readyTimeout: config.ready.timeout), group: &group)

@@ -62,17 +62,20 @@ enum WorkerLaunch {
 
     /// Resident memory of every process in process group `group`, in bytes (a worker and its children).
     static func groupResidentBytes(of group: Int32) -> Int {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
-        var total = 0
-        for entry in entries {
-            guard let pid = Int32(entry), let stat = try? FileSystem.readFile("/proc/\(pid)/stat") else { continue }
+        groupMembers(group).reduce(0) { $0 + residentBytes(of: $1) }
+    }
+
+    /// The processes of process group `group`, from /proc (a worker and its children).
+    static func groupMembers(_ group: Int32) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { entry in
+            guard let pid = Int32(entry), let stat = try? FileSystem.readFile("/proc/\(pid)/stat") else { return nil }
             // After the command in parentheses: state, ppid, pgrp.
             let text = String(decoding: stat, as: UTF8.self)
-            guard let close = text.lastIndex(of: ")") else { continue }
+            guard let close = text.lastIndex(of: ")") else { return nil }
             let fields = text[text.index(after: close)...].split(separator: " ")
-            if fields.count > 2, Int32(fields[2]) == group { total += residentBytes(of: pid) }
+            return fields.count > 2 && Int32(fields[2]) == group ? pid : nil
         }
-        return total
     }
 
     /// Resident memory of `pid` in bytes, from /proc/PID/statm; 0 when it is gone.

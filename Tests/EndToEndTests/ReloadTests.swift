@@ -185,27 +185,30 @@ struct ReloadTests {
         let own = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
         var limit = rlimit()
         getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit)
-        guard geteuid() == 0 || limit.rlim_cur >= rlim_t(20 - own), own < 19 else {
+        guard geteuid() == 0 || limit.rlim_cur >= rlim_t(20 - own) else {
             print(
                 "skipped: this user could not raise a worker's priority again (not root, RLIMIT_NICE \(limit.rlim_cur))"
             )
             return
         }
-        let lowered = min(own + 10, 19)
+        let normal = 0  // SCHED_OTHER
+        let idle = 5  // SCHED_IDLE
         let t = try TempHome()
         defer { try? t.stopDaemon() }
         try t.addFixture("fx", ["--graceful"])
         #expect(try t.hostctl(["start"]).status == 0)
         // A first start is at the daemon's priority: the app has no worker yet.
         let first = try #require(try t.workers("fx").first?["pid"] as? Int)
+        #expect(policies(of: Int32(first)) == [normal])
         #expect(niceValues(of: Int32(first)) == [own])
         // A replacement that is ready at once gets the daemon's priority back when ready.
         #expect(try t.hostctl(["reload", "fx"]).status == 0)
         let second = try #require(try t.workers("fx").first { $0["state"] as? String == "ready" }?["pid"] as? Int)
+        #expect(policies(of: Int32(second)) == [normal])
         #expect(niceValues(of: Int32(second)) == [own])
         var logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
         #expect(logs.contains("fx/1.1 hostctl | started pid \(first): "), "\(logs)")
-        #expect(logs.contains("fx/1.2 hostctl | started pid \(second) (nice \(lowered) until ready): "), "\(logs)")
+        #expect(logs.contains("fx/1.2 hostctl | started pid \(second) (idle priority until ready): "), "\(logs)")
         // A replacement still starting after a second gets it back then.
         let path = t.home + "/apps/fx.yml"
         try (try t.read(path)).replacingOccurrences(
@@ -218,12 +221,13 @@ struct ReloadTests {
                 as? Int
         }
         let third = try #require(starting)
-        #expect(niceValues(of: Int32(third)) == [lowered], "starting while its predecessor serves")
+        #expect(policies(of: Int32(third)) == [idle], "starting while its predecessor serves")
         #expect(
             waitUntil(5) {
                 let text = (try? t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout) ?? ""
-                return text.contains("fx/1.3 hostctl | still starting after 1s: nice \(own) now")
+                return text.contains("fx/1.3 hostctl | still starting after 1s: normal priority now")
             })
+        #expect(policies(of: Int32(third)) == [normal], "every thread")
         #expect(niceValues(of: Int32(third)) == [own])
         #expect(
             try t.workers("fx").first { $0["generation"] as? Int == 3 }?["state"] as? String == "starting",
@@ -344,14 +348,24 @@ struct ReloadTests {
 
 /// The nice values of every thread of `pid`.
 func niceValues(of pid: Int32) -> Set<Int> {
+    threadStatFields(of: pid, 16)
+}
+
+/// The scheduling policies of every thread of `pid` (SCHED_OTHER 0, SCHED_IDLE 5).
+func policies(of pid: Int32) -> Set<Int> {
+    threadStatFields(of: pid, 38)
+}
+
+/// Field `index` (counted from the state, after the command's closing parenthesis) of the stat
+/// file of every thread of `pid`: 16 is the nice value, 38 the scheduling policy.
+func threadStatFields(of pid: Int32, _ index: Int) -> Set<Int> {
     let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
     return Set(
         tasks.compactMap { task in
-            // After the command's closing parenthesis: state is field 0, nice field 16.
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
                 let close = stat.lastIndex(of: ")")
             else { return nil }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 16 ? Int(fields[16]) : nil
+            return fields.count > index ? Int(fields[index]) : nil
         })
 }

@@ -89,49 +89,77 @@ struct SpawnerTests {
         close(out.read)
     }
 
-    @Test func nice_isTheWorkersBeforeExec_andItsThreadsInheritIt() async throws {
-        errno = 0
-        let own = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-        let wanted = min(own + 10, 19)
+    @Test func idle_isTheWorkersPolicyBeforeExec() async throws {
+        // Field 41 of /proc/PID/stat is the scheduling policy (SCHED_IDLE 5, SCHED_OTHER 0).
+        let policy = "read -r stat </proc/$$/stat; set -- $stat; shift 40; echo $1"
+        let own = sched_getscheduler(0)
         let out = TestPipe()
         let process = try await Self.spawner.spawn(
             SpawnRequest(
-                executable: "/bin/sh", arguments: ["sh", "-c", "ps -o ni= -p $$"], environment: ["PATH=/usr/bin:/bin"],
-                directory: "/", stdout: out.write, stderr: 2, nice: wanted))
+                executable: "/bin/sh", arguments: ["sh", "-c", policy], environment: ["PATH=/usr/bin:/bin"],
+                directory: "/", stdout: out.write, stderr: 2, idle: true))
         close(out.write)
-        #expect(out.readAll().trimmingCharacters(in: .whitespacesAndNewlines) == String(wanted))
+        #expect(out.readAll().trimmingCharacters(in: .whitespacesAndNewlines) == String(StartPriority.idlePolicy))
         #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
         close(out.read)
         let plain = TestPipe()
         let inherits = try await Self.spawner.spawn(
             SpawnRequest(
-                executable: "/bin/sh", arguments: ["sh", "-c", "ps -o ni= -p $$"], environment: ["PATH=/usr/bin:/bin"],
+                executable: "/bin/sh", arguments: ["sh", "-c", policy], environment: ["PATH=/usr/bin:/bin"],
                 directory: "/", stdout: plain.write, stderr: 2))
         close(plain.write)
-        #expect(plain.readAll().trimmingCharacters(in: .whitespacesAndNewlines) == String(own), "no nice: the caller's")
+        #expect(
+            plain.readAll().trimmingCharacters(in: .whitespacesAndNewlines) == String(own), "not idle: the caller's")
         #expect(await exitStatus(of: inherits, monitor: Self.monitor) == .exited(0))
         close(plain.read)
     }
 
+    @Test func restore_givesEveryThreadOfTheGroupTheNormalPolicy_childrenIncluded() async throws {
+        guard let priority = StartPriority.detect() else {
+            print("skipped: this user could not give a worker its priority back (not root, RLIMIT_NICE too low)")
+            return
+        }
+        // node starts its threads (libuv, V8) while idle, so they inherit SCHED_IDLE; `sleep` is a
+        // child in the worker's process group.
+        let process = try await Self.spawner.spawn(
+            SpawnRequest(
+                executable: "/bin/sh",
+                arguments: ["sh", "-c", "sleep 60 & exec node -e 'setInterval(() => {}, 1000)'"],
+                environment: ["PATH=/usr/local/bin:/usr/bin:/bin"], directory: "/", stdout: 1, stderr: 2, idle: true))
+        let group = process.workerPID
+        func threads() -> [Int32: Int32] {
+            var found: [Int32: Int32] = [:]
+            for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = Int32(pid), getpgid(pid) == group else { continue }
+                for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+                    if let tid = Int32(task) { found[tid] = sched_getscheduler(tid) }
+                }
+            }
+            return found
+        }
+        // node and its threads (at least 5) and the sleep, all idle.
+        #expect(
+            eventually(10) {
+                let all = threads(); return all.count >= 6 && Set(all.values) == [StartPriority.idlePolicy]
+            })
+        #expect(priority.restore(group: group) == nil)
+        let after = threads()
+        #expect(after.count >= 6 && Set(after.values) == [0], "SCHED_OTHER everywhere: \(after)")
+        #expect(priority.restore(group: group) == nil, "nothing left to change")
+        kill(process.keeperPID, SIGTERM)
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(137))
+    }
+
     @Test func startPriority_isOfferedOnlyWhereItCanBeGivenBack() {
         // Root (CAP_SYS_NICE) may raise any priority again.
-        #expect(
-            StartPriority.decide(normal: 0, rlimitNice: 0, privileged: true) == StartPriority(normal: 0, background: 10)
-        )
+        #expect(StartPriority.decide(normal: 0, rlimitNice: 0, privileged: true) == StartPriority(normal: 0))
+        #expect(StartPriority.decide(normal: 19, rlimitNice: 0, privileged: true) == StartPriority(normal: 19))
         // Unprivileged: RLIMIT_NICE must allow the normal nice value (20 - nice).
         #expect(StartPriority.decide(normal: 0, rlimitNice: 0, privileged: false) == nil)
         #expect(StartPriority.decide(normal: 0, rlimitNice: 19, privileged: false) == nil)
-        #expect(
-            StartPriority.decide(normal: 0, rlimitNice: 20, privileged: false)
-                == StartPriority(normal: 0, background: 10))
-        #expect(
-            StartPriority.decide(normal: 5, rlimitNice: 15, privileged: false)
-                == StartPriority(normal: 5, background: 15))
-        // The lowest priority there is, or nearly: 19 at most, and nothing lower to start at from 19.
-        #expect(
-            StartPriority.decide(normal: 15, rlimitNice: 0, privileged: true)
-                == StartPriority(normal: 15, background: 19))
-        #expect(StartPriority.decide(normal: 19, rlimitNice: 0, privileged: true) == nil)
+        #expect(StartPriority.decide(normal: 0, rlimitNice: 20, privileged: false) == StartPriority(normal: 0))
+        #expect(StartPriority.decide(normal: 5, rlimitNice: 15, privileged: false) == StartPriority(normal: 5))
+        #expect(StartPriority.decide(normal: 5, rlimitNice: 14, privileged: false) == nil)
         #expect(StartPriority.decide(normal: 0, rlimitNice: UInt64.max, privileged: false) != nil)
         // At the lower priority for a second, or half the ready timeout when that is shorter.
         #expect(StartPriority.window(readyTimeout: .seconds(30)) == .seconds(1))

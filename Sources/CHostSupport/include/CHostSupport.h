@@ -29,9 +29,8 @@ typedef struct hc_spawn_request {
     gid_t gid;
     const gid_t *_Nullable groups;
     int ngroups;
-    /// When set_nice is 1: the worker's nice value (setpriority before exec; its threads inherit it).
-    int set_nice;
-    int nice;
+    /// When 1: the worker starts under SCHED_IDLE (sched_setscheduler before exec; its threads inherit it).
+    int idle_policy;
 } hc_spawn_request;
 
 /// What happened. On success error == 0.
