@@ -67,7 +67,7 @@ public final class AppSupervisor: Sendable {
         case drainSignal(slot: Int, generation: Int)
         case recycle(slot: Int, generation: Int, reason: String)
         case memoryCheck(slot: Int, generation: Int)
-        case fullPriority(slot: Int, generation: Int)
+        case priorityWindowEnds(slot: Int, generation: Int)
     }
 
     /// The app's name.

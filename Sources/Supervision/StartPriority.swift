@@ -9,17 +9,19 @@ import HostSupport
 /// the daemon's priority it takes that CPU from the workers that serve, and requests wait: p99
 /// through back-to-back reloads of 4 dante workers under wrk was 8.9-11.9 ms against 2.0-2.3 ms
 /// steady. So the replacement starts under SCHED_IDLE, where it runs on CPU time no other task
-/// wants, and every thread of its process group gets the normal policy back once it is ready, or
-/// once it has been starting for `limit` (half its ready timeout, when that is shorter), so that a
-/// start under heavy load still ends well within its ready timeout. A first start or a restart
-/// after a crash, when the app is short of workers, starts at the daemon's priority.
+/// wants, for `window` (1 s, or half its ready timeout when that is shorter); still starting then,
+/// it goes on at nice `niced` until half its ready timeout, and then at the daemon's priority, so
+/// that a start under heavy load still ends within its ready timeout. Once it is ready, every
+/// thread of its process group gets the daemon's priority back. A first start or a restart after a
+/// crash, when the app is short of workers, starts at the daemon's priority.
 ///
-/// SCHED_IDLE rather than a nice value: the kernel lets any normal task that wakes preempt an idle
-/// one at once, while a niced task that has the CPU keeps it for its time slice (EEVDF protects
-/// it), and a proxy thread woken by a request waited out that slice. With the fixture worker under
-/// a closed-loop load (a throw-away C client, 16 connections), requests slower than 5 ms through 10 back-to-back reloads were about half
-/// as many under SCHED_IDLE as at nice 10 (156/900/268 against 352/2047/482 in three interleaved
-/// pairs), and a reload of 4 such workers under load took 59-134 ms against 523-533 ms.
+/// SCHED_IDLE rather than a nice value first: the kernel lets any normal task that wakes preempt
+/// an idle one at once, while a niced task that has the CPU keeps it for its time slice (EEVDF
+/// protects it), and a proxy thread woken by a request waits out that slice. With the fixture
+/// worker under a closed-loop load (a throw-away C client, 16 connections), requests slower than
+/// 5 ms through 10 back-to-back reloads were about half as many under SCHED_IDLE as at nice 10
+/// (156/900/268 against 352/2047/482 in three interleaved pairs), and a reload of 4 such workers
+/// under load took 59-134 ms against 523-533 ms.
 ///
 /// Leaving SCHED_IDLE needs what raising a nice value needs: CAP_SYS_NICE or an RLIMIT_NICE that
 /// allows the daemon's nice value (for nice 0: `ulimit -e 20`, systemd's `LimitNICE=+0`); without
@@ -34,11 +36,11 @@ public struct StartPriority: Sendable, Equatable {
         self.normal = normal
     }
 
-    /// How long a replacement may start at the lower priority.
+    /// How long a replacement may start under SCHED_IDLE.
     public static let limit: Duration = .seconds(1)
 
-    /// How long a replacement with `readyTimeout` starts at the lower priority: `limit`, or half its
-    /// ready timeout when that is shorter, so that it has the rest at the normal priority.
+    /// How long a replacement with `readyTimeout` starts under SCHED_IDLE: `limit`, or half its
+    /// ready timeout when that is shorter, so that it has at least the rest at a normal policy.
     public static func window(readyTimeout: Duration) -> Duration {
         min(limit, readyTimeout / 2)
     }
@@ -64,12 +66,49 @@ public struct StartPriority: Sendable, Equatable {
             privileged: Capabilities.effective(anyOf: Capabilities.sysNice))
     }
 
+    /// The stages of a start at a lower priority.
+    public enum Stage: Sendable, Equatable {
+        /// SCHED_IDLE, for the first `window`.
+        case idle
+        /// SCHED_OTHER at `niced`, until half the ready timeout.
+        case niced
+    }
+
+    /// The nice value a replacement still starting after its `window` goes on at, until half its
+    /// ready timeout: 10 above the daemon's (the `nice` command's step), nil for a daemon at 19.
+    ///
+    /// Under a load that leaves no CPU time idle, a start under SCHED_IDLE gets none at all; at
+    /// the daemon's priority after the window it would take its full share at once (through 5
+    /// back-to-back reloads of 4 node workers under a closed-loop load, requests over 5 ms came
+    /// 5 to 10 times as often then as while it was idle). At nice 10 it gets about a tenth of a
+    /// serving worker's share and still ends long before its ready timeout.
+    public var niced: Int32? {
+        normal < 19 ? min(normal + 10, 19) : nil
+    }
+
+    /// Moves every thread of process group `group` from SCHED_IDLE to SCHED_OTHER at `niced`.
+    ///
+    /// Nil, or why not.
+    public func soften(group: Int32) -> String? {
+        set(group: group, nice: niced ?? normal)
+    }
+
     /// Gives every thread of process group `group` (a worker, its threads and children) the normal
-    /// policy back.
+    /// priority back.
+    ///
+    /// SCHED_OTHER at the daemon's nice value. Nil, or why not.
+    public func restore(group: Int32) -> String? {
+        set(group: group, nice: normal)
+    }
+
+    /// Sets the nice value of process group `group`, then gives every idle thread of it SCHED_OTHER.
     ///
     /// A thread that an idle one creates while this runs inherits SCHED_IDLE, so the group is
-    /// scanned again while a scan still found idle threads. Nil, or why not.
-    public func restore(group: Int32) -> String? {
+    /// scanned again while a scan still found idle threads.
+    private func set(group: Int32, nice: Int32) -> String? {
+        guard setpriority(__priority_which_t(PRIO_PGRP.rawValue), id_t(group), nice) == 0 else {
+            return SystemError.describe(errno)
+        }
         var problem: Int32 = 0
         for _ in 0..<3 {
             var changed = false

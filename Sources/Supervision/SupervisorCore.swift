@@ -29,8 +29,8 @@ struct SupervisorCore {
         var overMemory = 0
         /// When it began draining, while its stop signal waits for its requests in flight (nil once sent).
         var drainingSince: ContinuousClock.Instant?
-        /// Started at `StartPriority.background` and not yet given the normal priority back.
-        var background = false
+        /// The lower priority it started at, or went on to, and has not been given back (StartPriority).
+        var lowered: StartPriority.Stage?
     }
 
     var config: AppConfig
@@ -91,10 +91,9 @@ struct SupervisorCore {
             await recycle(slot: slot, generation: generation, reason: reason, group: &group)
         case .memoryCheck(let slot, let generation):
             await checkMemory(slot: slot, generation: generation, group: &group)
-        case .fullPriority(let slot, let generation):
+        case .priorityWindowEnds(let slot, let generation):
             guard let index = current(slot, generation), slots[index].state == .starting else { return }
-            let window = StartPriority.window(readyTimeout: config.ready.timeout)
-            restorePriority(index, why: "still starting after \(ConfigDuration.format(window))")
+            stepPriority(index, group: &group)
         case .drainSignal(let slot, let generation):
             signalDraining(slot: slot, generation: generation, group: &group)
         case .retiredDeadline(let slot, let generation):
@@ -197,11 +196,36 @@ struct SupervisorCore {
         }
     }
 
-    /// A worker started at the background priority gets the normal one back (its whole process group).
+    /// A replacement still starting at the end of its time at a lower priority goes on to the next:
+    /// from SCHED_IDLE to the nice value above the daemon's until half its ready timeout, then the
+    /// daemon's (StartPriority).
+    mutating func stepPriority(_ index: Int, group: inout DiscardingTaskGroup) {
+        guard let priority = context.startPriority, let process = slots[index].process else { return }
+        let timeout = config.ready.timeout
+        let window = StartPriority.window(readyTimeout: timeout)
+        guard slots[index].lowered == .idle, let niced = priority.niced, window < timeout / 2 else {
+            let after = slots[index].lowered == .idle ? window : timeout / 2
+            restorePriority(index, why: "still starting after \(ConfigDuration.format(after))")
+            return
+        }
+        slots[index].lowered = .niced
+        let source = source(slots[index].slot, slots[index].generation)
+        if let problem = priority.soften(group: process.workerPID) {
+            context.output.note("cannot leave the idle priority: \(problem)", about: source)
+        } else {
+            context.output.note(
+                "still starting after \(ConfigDuration.format(window)): nice \(niced) now", about: source)
+        }
+        schedule(
+            .priorityWindowEnds(slot: slots[index].slot, generation: slots[index].generation),
+            after: timeout / 2 - window, group: &group)
+    }
+
+    /// A worker started at a lower priority gets the normal one back (its whole process group).
     mutating func restorePriority(_ index: Int, why: String?) {
-        guard slots[index].background, let priority = context.startPriority, let process = slots[index].process
+        guard slots[index].lowered != nil, let priority = context.startPriority, let process = slots[index].process
         else { return }
-        slots[index].background = false
+        slots[index].lowered = nil
         let source = source(slots[index].slot, slots[index].generation)
         if let problem = priority.restore(group: process.workerPID) {
             context.output.note("cannot give back the normal priority: \(problem)", about: source)
@@ -485,10 +509,10 @@ struct SupervisorCore {
             slots[index].socketPath = handoff.socketPath
             slots[index].startedAt = clock.now
             slots[index].startedWall = Date()
-            slots[index].background = background
+            slots[index].lowered = background ? .idle : nil
             if background {
                 schedule(
-                    .fullPriority(slot: slot, generation: generation),
+                    .priorityWindowEnds(slot: slot, generation: generation),
                     after: StartPriority.window(readyTimeout: config.ready.timeout), group: &group)
             }
             let events = self.events

@@ -180,14 +180,14 @@ struct ReloadTests {
         #expect(httpGet(listen, "/fx/").hasPrefix("HTTP/1.1 200 "))
     }
 
-    @Test func reload_startsTheReplacementAtALowerPriority_untilReadyOrForOneSecond() throws {
+    @Test func reload_startsTheReplacementIdleForASecond_thenNiced_untilReadyOrHalfItsReadyTimeout() throws {
         errno = 0
         let own = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
         var limit = rlimit()
         getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit)
-        guard geteuid() == 0 || limit.rlim_cur >= rlim_t(20 - own) else {
+        guard geteuid() == 0 || limit.rlim_cur >= rlim_t(20 - own), own < 10 else {
             print(
-                "skipped: this user could not raise a worker's priority again (not root, RLIMIT_NICE \(limit.rlim_cur))"
+                "skipped: this user could not raise a worker's priority again (not root, RLIMIT_NICE \(limit.rlim_cur)), or runs at nice \(own) (10 or more)"
             )
             return
         }
@@ -209,33 +209,48 @@ struct ReloadTests {
         var logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
         #expect(logs.contains("fx/1.1 hostctl | started pid \(first): "), "\(logs)")
         #expect(logs.contains("fx/1.2 hostctl | started pid \(second) (idle priority until ready): "), "\(logs)")
-        // A replacement still starting after a second gets it back then.
+        // A replacement still starting after a second goes on at nice +10, and gets the daemon's
+        // priority back once ready.
         let path = t.home + "/apps/fx.yml"
         try (try t.read(path)).replacingOccurrences(
             of: "\"--graceful\"", with: "\"--graceful\", \"--start-delay\", \"2000\""
         ).write(
             toFile: path, atomically: true, encoding: .utf8)
         #expect(try t.hostctl(["reload", "fx", "--no-wait"]).status == 0)
-        let starting = try waitUntilValue(5) { () -> Int? in
-            try t.workers("fx").first { $0["generation"] as? Int == 3 && $0["state"] as? String == "starting" }?["pid"]
-                as? Int
+        func starting(_ generation: Int) throws -> Int {
+            let pid = try waitUntilValue(5) { () -> Int? in
+                try t.workers("fx").first {
+                    $0["generation"] as? Int == generation && $0["state"] as? String == "starting"
+                }?["pid"] as? Int
+            }
+            return try #require(pid)
         }
-        let third = try #require(starting)
-        #expect(policies(of: Int32(third)) == [idle], "starting while its predecessor serves")
-        #expect(
-            waitUntil(5) {
-                let text = (try? t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout) ?? ""
-                return text.contains("fx/1.3 hostctl | still starting after 1s: normal priority now")
-            })
-        #expect(policies(of: Int32(third)) == [normal], "every thread")
-        #expect(niceValues(of: Int32(third)) == [own])
-        #expect(
-            try t.workers("fx").first { $0["generation"] as? Int == 3 }?["state"] as? String == "starting",
-            "given back before it was ready")
-        #expect(
+        func logged(_ line: String) -> Bool {
+            waitUntil(5) { ((try? t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout) ?? "").contains(line) }
+        }
+        func readyAlone() -> Bool {
             waitUntil(10) {
                 (try? t.workers("fx"))?.count == 1 && (try? t.workers("fx"))?.first?["state"] as? String == "ready"
-            })
+            }
+        }
+        let third = try starting(3)
+        #expect(policies(of: Int32(third)) == [idle], "starting while its predecessor serves")
+        #expect(logged("fx/1.3 hostctl | still starting after 1s: nice \(own + 10) now"))
+        #expect(policies(of: Int32(third)) == [normal], "every thread")
+        #expect(niceValues(of: Int32(third)) == [own + 10])
+        #expect(readyAlone())
+        #expect(policies(of: Int32(third)) == [normal])
+        #expect(niceValues(of: Int32(third)) == [own], "given back when ready")
+        // With a ready timeout of 3 s: idle for 1 s, nice +10 until 1.5 s, then the daemon's
+        // priority while still starting.
+        try (try t.read(path) + "ready:\n  timeout: 3s\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try t.hostctl(["reload", "fx", "--no-wait"]).status == 0)
+        let fourth = try starting(4)
+        #expect(logged("fx/1.4 hostctl | still starting after 1s: nice \(own + 10) now"))
+        #expect(logged("fx/1.4 hostctl | still starting after 1500ms: normal priority now"))
+        #expect(policies(of: Int32(fourth)) == [normal])
+        #expect(niceValues(of: Int32(fourth)) == [own])
+        #expect(readyAlone())
         logs = try t.hostctl(["logs", "fx", "--stream", "hostctl"]).stdout
         #expect(!logs.contains("cannot give back"), "\(logs)")
     }

@@ -114,7 +114,7 @@ struct SpawnerTests {
         close(plain.read)
     }
 
-    @Test func restore_givesEveryThreadOfTheGroupTheNormalPolicy_childrenIncluded() async throws {
+    @Test func softenAndRestore_reachEveryThreadOfTheGroup_childrenIncluded() async throws {
         guard let priority = StartPriority.detect() else {
             print("skipped: this user could not give a worker its priority back (not root, RLIMIT_NICE too low)")
             return
@@ -127,25 +127,35 @@ struct SpawnerTests {
                 arguments: ["sh", "-c", "sleep 60 & exec node -e 'setInterval(() => {}, 1000)'"],
                 environment: ["PATH=/usr/local/bin:/usr/bin:/bin"], directory: "/", stdout: 1, stderr: 2, idle: true))
         let group = process.workerPID
-        func threads() -> [Int32: Int32] {
-            var found: [Int32: Int32] = [:]
+        func threads() -> [Int32: [Int32]] {
+            var found: [Int32: [Int32]] = [:]
             for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
                 guard let pid = Int32(pid), getpgid(pid) == group else { continue }
                 for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
-                    if let tid = Int32(task) { found[tid] = sched_getscheduler(tid) }
+                    errno = 0
+                    if let tid = Int32(task) {
+                        found[tid] = [
+                            sched_getscheduler(tid), getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid)),
+                        ]
+                    }
                 }
             }
             return found
         }
-        // node and its threads (at least 5) and the sleep, all idle.
+        // node and its threads (at least 5) and the sleep, all idle at the daemon's nice value.
+        let normal = priority.normal
+        let niced = try #require(priority.niced)
         #expect(
             eventually(10) {
-                let all = threads(); return all.count >= 6 && Set(all.values) == [StartPriority.idlePolicy]
+                let all = threads()
+                return all.count >= 6 && Set(all.values) == [[StartPriority.idlePolicy, normal]]
             })
+        #expect(priority.soften(group: group) == nil)
+        let softened = threads()
+        #expect(softened.count >= 6 && Set(softened.values) == [[0, niced]], "SCHED_OTHER at nice +10: \(softened)")
         #expect(priority.restore(group: group) == nil)
-        let after = threads()
-        #expect(after.count >= 6 && Set(after.values) == [0], "SCHED_OTHER everywhere: \(after)")
-        #expect(priority.restore(group: group) == nil, "nothing left to change")
+        let restored = threads()
+        #expect(restored.count >= 6 && Set(restored.values) == [[0, normal]], "at the daemon's nice: \(restored)")
         kill(process.keeperPID, SIGTERM)
         #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(137))
     }

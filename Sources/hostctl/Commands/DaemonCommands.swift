@@ -117,10 +117,11 @@ struct ReloadCommand: ParsableCommand {
             replacement that is not ready stops the reload: the old workers go on serving, and the \
             command exits 1 with the reason. A reload that comes while a worker is being recycled \
             (limits.max_requests, limits.max_memory) follows the recycle. A replacement starts \
-            under SCHED_IDLE until it is ready or has started for 1 s (half its ready.timeout if \
-            shorter), so that the workers serving come first, where the daemon can give the normal \
-            priority back (root, or an RLIMIT_NICE that allows the daemon's nice value); otherwise at \
-            the daemon's priority.
+            under SCHED_IDLE, so that the workers serving come first, until it is ready; still \
+            starting after 1 s (half its ready.timeout if shorter) it goes on at nice 10 above the \
+            daemon's, and at half its ready.timeout at the daemon's priority. This is done where the \
+            daemon can give the priority back (root, or an RLIMIT_NICE that allows the daemon's nice \
+            value); otherwise replacements start at the daemon's priority.
             """)
 
     @Argument(help: "The apps to reload.")
