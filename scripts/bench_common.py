@@ -3,6 +3,20 @@ import socket
 import time
 
 
+def cpu_steal():
+    """(stolen, total) CPU ticks of the machine so far, from /proc/stat: time the hypervisor gave
+    this virtual machine's CPUs to someone else counts as stolen. A round of a benchmark during
+    which the host took a share of the CPUs runs slower for reasons outside the code measured."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    return fields[7], sum(fields)
+
+
+def steal_percent(before, after):
+    """The share of CPU time stolen between two `cpu_steal()` readings, in percent."""
+    total = after[1] - before[1]
+    return 100 * (after[0] - before[0]) / total if total else 0.0
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that is free now."""
     s = socket.socket()

@@ -5,8 +5,9 @@
   reloading  the same wrk load while `hostctl reload dante` runs back to back (10 at least):
              requests served and failed, p99 (goal: 0 failed, p99 <= 2x steady), and how long
              one reload of 4 workers takes
-             (steady and reloading run 3 times in turn; p99 and req/s are the medians over the
-             rounds, each round's p99 printed beside them)
+             (steady and reloading run 5 times in turn; p99 and req/s are the medians over the
+             rounds, each round's p99 printed beside them, with the share of CPU time the
+             host stole during the round where it took 1% or more)
   reference  the same load while the same app's workers (examples/dante/server.js on a port of their
              own, stopped once listening) start beside it at the rate the reloads started workers,
              with no reload: what the start-ups alone cost the p99
@@ -18,7 +19,7 @@
 """
 import json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
-from bench_common import free_port
+from bench_common import cpu_steal, free_port, steal_percent
 
 HOSTCTL, DANTE = sys.argv[1], sys.argv[2]
 FIXTURE = os.path.join(os.path.dirname(HOSTCTL), "hostctl-fixture-worker")
@@ -31,6 +32,8 @@ def hostctl(home, *args, check=True):
 
 
 def wrk(url, seconds):
+    """(requests, failed, p99 in ms, req/s, % of CPU time stolen by the host meanwhile)."""
+    before = cpu_steal()
     out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", url], capture_output=True,
                          text=True, check=True).stdout
     def number(pattern, default="0"):
@@ -40,7 +43,7 @@ def wrk(url, seconds):
     non2xx = int(number(r"Non-2xx or 3xx responses: (\d+)"))
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", number(r"Socket errors: (.*)", "")))
     p99 = number(r"99%\s+([\d.]+\w+)")
-    return requests, non2xx + errors, to_ms(p99), float(number(r"Requests/sec:\s+([\d.]+)"))
+    return requests, non2xx + errors, to_ms(p99), float(number(r"Requests/sec:\s+([\d.]+)")), steal_percent(before, cpu_steal())
 
 
 def to_ms(text):
@@ -49,7 +52,7 @@ def to_ms(text):
     return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def steady_then_reloading(home, app, url):
@@ -82,11 +85,11 @@ def steady_then_reloading(home, app, url):
 
 def summary(label, runs):
     """One line for a list of wrk results: requests and failures summed, req/s and p99 the medians,
-    then each round's p99."""
+    then each round's p99 with the share of CPU time the host stole during it where that was 1% or more."""
     p99s = [r[2] for r in runs]
     return (f"  {label:<18}{sum(r[0] for r in runs):8d} requests  {statistics.median(r[3] for r in runs):9.0f} req/s"
             f"  p99 {statistics.median(p99s):7.2f} ms  failed {sum(r[1] for r in runs)}"
-            f"   (rounds: {' '.join(f'{p:.2f}' for p in p99s)})")
+            f"   (rounds: {' '.join(f'{r[2]:.2f}' + (f' [stolen {r[4]:.0f}%]' if r[4] >= 1 else '') for r in runs)})")
 
 
 def ratio(reloadings, steadies):
