@@ -24,6 +24,30 @@ public enum DirectoryListing {
         return names
     }
 
+    /// The entries of a directory whose names are decimal numbers (in /proc: process and thread
+    /// ids), as numbers, unsorted; no Strings are made for them.
+    public static func numbers(in directory: String) throws(SystemError) -> [Int32] {
+        guard let handle = opendir(directory) else {
+            throw SystemError(errno: errno, action: "cannot list \(directory)")
+        }
+        defer { closedir(handle) }
+        var numbers: [Int32] = []
+        while let entry = readdir(handle) {
+            let number = withUnsafeBytes(of: entry.pointee.d_name) { raw -> Int32? in
+                var value: Int32 = 0
+                for byte in raw.prefix(while: { $0 != 0 }) {
+                    guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"), value < Int32.max / 10 - 9 else {
+                        return nil
+                    }
+                    value = value * 10 + Int32(byte - UInt8(ascii: "0"))
+                }
+                return raw.first == 0 ? nil : value
+            }
+            if let number { numbers.append(number) }
+        }
+        return numbers
+    }
+
     /// Removes `path` and everything below it, without following symbolic links.
     ///
     /// A missing path is fine.

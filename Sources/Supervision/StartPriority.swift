@@ -113,8 +113,8 @@ public struct StartPriority: Sendable, Equatable {
         for _ in 0..<3 {
             var changed = false
             for pid in WorkerLaunch.groupMembers(group) {
-                for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
-                    guard let tid = Int32(task), sched_getscheduler(tid) == Self.idlePolicy else { continue }
+                for tid in (try? DirectoryListing.numbers(in: "/proc/\(pid)/task")) ?? [] {
+                    guard sched_getscheduler(tid) == Self.idlePolicy else { continue }
                     var parameters = sched_param()
                     if sched_setscheduler(tid, SCHED_OTHER, &parameters) == 0 {
                         changed = true

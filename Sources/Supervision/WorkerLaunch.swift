@@ -65,17 +65,10 @@ enum WorkerLaunch {
         groupMembers(group).reduce(0) { $0 + residentBytes(of: $1) }
     }
 
-    /// The processes of process group `group`, from /proc (a worker and its children).
+    /// The processes of process group `group` (a worker and its children): the processes in /proc
+    /// whose getpgid is `group`, one system call each and no file read.
     static func groupMembers(_ group: Int32) -> [Int32] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        return entries.compactMap { entry in
-            guard let pid = Int32(entry), let stat = try? FileSystem.readFile("/proc/\(pid)/stat") else { return nil }
-            // After the command in parentheses: state, ppid, pgrp.
-            let text = String(decoding: stat, as: UTF8.self)
-            guard let close = text.lastIndex(of: ")") else { return nil }
-            let fields = text[text.index(after: close)...].split(separator: " ")
-            return fields.count > 2 && Int32(fields[2]) == group ? pid : nil
-        }
+        ((try? DirectoryListing.numbers(in: "/proc")) ?? []).filter { getpgid($0) == group }
     }
 
     /// Resident memory of `pid` in bytes, from /proc/PID/statm; 0 when it is gone.

@@ -1,5 +1,6 @@
 import CHostSupport
 import Foundation
+import HostSupport
 import Supervision
 import Testing
 
@@ -158,6 +159,19 @@ struct SpawnerTests {
         #expect(restored.count >= 6 && Set(restored.values) == [[0, normal]], "at the daemon's nice: \(restored)")
         kill(process.keeperPID, SIGTERM)
         #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(137))
+    }
+
+    @Test func numericEntries_areTheDecimalNamesOnly() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hcn-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in ["12", "007", "abc", "3x", "x3", "4294967296", "2147483647"] {
+            FileManager.default.createFile(atPath: directory + "/" + name, contents: nil)
+        }
+        #expect(Set(try DirectoryListing.numbers(in: directory)) == [12, 7], "no Int32 overflow, no partial numbers")
+        // In /proc: this process, among the others.
+        #expect(try DirectoryListing.numbers(in: "/proc").contains(getpid()))
+        #expect(try DirectoryListing.numbers(in: "/proc/self/task").contains(getpid()))
     }
 
     @Test func startPriority_isOfferedOnlyWhereItCanBeGivenBack() {
