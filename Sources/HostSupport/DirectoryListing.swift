@@ -10,42 +10,41 @@
 public enum DirectoryListing {
     /// The entries of a directory, without `.` and `..`, unsorted.
     public static func names(in directory: String) throws(SystemError) -> [String] {
-        guard let handle = opendir(directory) else {
-            throw SystemError(errno: errno, action: "cannot list \(directory)")
+        try entries(in: directory) { name in
+            let text = String(decoding: name, as: UTF8.self)
+            return text == "." || text == ".." ? nil : text
         }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 
     /// The entries of a directory whose names are decimal numbers (in /proc: process and thread
     /// ids), as numbers, unsorted; no Strings are made for them.
     public static func numbers(in directory: String) throws(SystemError) -> [Int32] {
+        try entries(in: directory) { name in
+            var value: Int32 = 0
+            for byte in name {
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"), value < Int32.max / 10 - 9 else {
+                    return nil
+                }
+                value = value * 10 + Int32(byte - UInt8(ascii: "0"))
+            }
+            return name.isEmpty ? nil : value
+        }
+    }
+
+    /// What `transform` makes of each entry's name (its bytes), where it makes something.
+    private static func entries<T>(
+        in directory: String, _ transform: (UnsafeRawBufferPointer.SubSequence) -> T?
+    ) throws(SystemError) -> [T] {
         guard let handle = opendir(directory) else {
             throw SystemError(errno: errno, action: "cannot list \(directory)")
         }
         defer { closedir(handle) }
-        var numbers: [Int32] = []
+        var results: [T] = []
         while let entry = readdir(handle) {
-            let number = withUnsafeBytes(of: entry.pointee.d_name) { raw -> Int32? in
-                var value: Int32 = 0
-                for byte in raw.prefix(while: { $0 != 0 }) {
-                    guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"), value < Int32.max / 10 - 9 else {
-                        return nil
-                    }
-                    value = value * 10 + Int32(byte - UInt8(ascii: "0"))
-                }
-                return raw.first == 0 ? nil : value
-            }
-            if let number { numbers.append(number) }
+            let result = withUnsafeBytes(of: entry.pointee.d_name) { raw in transform(raw.prefix { $0 != 0 }) }
+            if let result { results.append(result) }
         }
-        return numbers
+        return results
     }
 
     /// Removes `path` and everything below it, without following symbolic links.
