@@ -12,8 +12,9 @@ import HostSupport
 /// wants, for `window` (1 s, or half its ready timeout when that is shorter); still starting then,
 /// it goes on at nice `niced` until half its ready timeout, and then at the daemon's priority, so
 /// that a start under heavy load still ends within its ready timeout. Once it is ready, every
-/// thread of its process group gets the daemon's priority back. A first start or a restart after a
-/// crash, when the app is short of workers, starts at the daemon's priority.
+/// thread of its processes (its process group, and children that left the group) gets the daemon's
+/// priority back. A first start or a restart after a crash, when the app is short of workers,
+/// starts at the daemon's priority.
 ///
 /// SCHED_IDLE rather than a nice value first: the kernel lets any normal task that wakes preempt
 /// an idle one at once, while a niced task that has the CPU keeps it for its time slice (EEVDF
@@ -86,34 +87,43 @@ public struct StartPriority: Sendable, Equatable {
         normal < 19 ? min(normal + 10, 19) : nil
     }
 
-    /// Moves every thread of process group `group` from SCHED_IDLE to SCHED_OTHER at `niced`.
+    /// Moves every thread of `worker` and its processes (WorkerLaunch.family) from SCHED_IDLE to
+    /// SCHED_OTHER at `niced`.
     ///
     /// Nil, or why not.
-    public func soften(group: Int32) -> String? {
-        set(group: group, nice: niced ?? normal)
+    public func soften(worker: Int32) -> String? {
+        set(worker: worker, nice: niced ?? normal)
     }
 
-    /// Gives every thread of process group `group` (a worker, its threads and children) the normal
-    /// priority back.
+    /// Gives every thread of `worker` and its processes (WorkerLaunch.family: its process group and
+    /// the children that left it) the normal priority back: SCHED_OTHER at the daemon's nice value.
     ///
-    /// SCHED_OTHER at the daemon's nice value. Nil, or why not.
-    public func restore(group: Int32) -> String? {
-        set(group: group, nice: normal)
+    /// Nil, or why not.
+    public func restore(worker: Int32) -> String? {
+        set(worker: worker, nice: normal)
     }
 
-    /// Sets the nice value of process group `group`, then gives every idle thread of it SCHED_OTHER.
+    /// Gives every thread of `worker` and its processes nice value `nice` (a per-thread value on
+    /// Linux) and, where it is idle, SCHED_OTHER.
     ///
-    /// A thread that an idle one creates while this runs inherits SCHED_IDLE, so the group is
-    /// scanned again while a scan still found idle threads.
-    private func set(group: Int32, nice: Int32) -> String? {
-        guard setpriority(__priority_which_t(PRIO_PGRP.rawValue), id_t(group), nice) == 0 else {
-            return SystemError.describe(errno)
-        }
+    /// A thread that one not yet changed creates while this runs inherits the old values, so the
+    /// threads are scanned again while a scan still changed something.
+    private func set(worker: Int32, nice: Int32) -> String? {
         var problem: Int32 = 0
         for _ in 0..<3 {
             var changed = false
-            for pid in WorkerLaunch.groupMembers(group) {
+            for pid in WorkerLaunch.family(of: worker) {
                 for tid in (try? DirectoryListing.numbers(in: "/proc/\(pid)/task")) ?? [] {
+                    errno = 0
+                    let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid))
+                    guard errno == 0 else { continue }  // gone
+                    if current != nice {
+                        if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), nice) == 0 {
+                            changed = true
+                        } else if errno != ESRCH {
+                            problem = errno
+                        }
+                    }
                     guard sched_getscheduler(tid) == Self.idlePolicy else { continue }
                     var parameters = sched_param()
                     if sched_setscheduler(tid, SCHED_OTHER, &parameters) == 0 {
@@ -123,7 +133,7 @@ public struct StartPriority: Sendable, Equatable {
                     }
                 }
             }
-            if !changed { break }
+            if !changed || problem != 0 { break }
         }
         return problem == 0 ? nil : SystemError.describe(problem)
     }

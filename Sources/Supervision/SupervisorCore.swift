@@ -210,7 +210,7 @@ struct SupervisorCore {
         }
         slots[index].lowered = .niced
         let source = source(slots[index].slot, slots[index].generation)
-        if let problem = priority.soften(group: process.workerPID) {
+        if let problem = priority.soften(worker: process.workerPID) {
             context.output.note("cannot leave the idle priority: \(problem)", about: source)
         } else {
             context.output.note(
@@ -221,13 +221,13 @@ struct SupervisorCore {
             after: timeout / 2 - window, group: &group)
     }
 
-    /// A worker started at a lower priority gets the normal one back (its whole process group).
+    /// A worker started at a lower priority gets the normal one back (its threads and processes).
     mutating func restorePriority(_ index: Int, why: String?) {
         guard slots[index].lowered != nil, let priority = context.startPriority, let process = slots[index].process
         else { return }
         slots[index].lowered = nil
         let source = source(slots[index].slot, slots[index].generation)
-        if let problem = priority.restore(group: process.workerPID) {
+        if let problem = priority.restore(worker: process.workerPID) {
             context.output.note("cannot give back the normal priority: \(problem)", about: source)
         } else if let why {
             context.output.note("\(why): normal priority now", about: source)

@@ -65,6 +65,28 @@ enum WorkerLaunch {
         groupMembers(group).reduce(0) { $0 + residentBytes(of: $1) }
     }
 
+    /// The processes of a worker: its process group (the worker leads it, its children inherit it)
+    /// and the worker's descendants that left it (a child that made a session of its own), found
+    /// through /proc/PID/task/TID/children.
+    static func family(of worker: Int32) -> [Int32] {
+        var found = Set(groupMembers(worker))
+        var queue = [worker]
+        var visited: Set<Int32> = [worker]
+        while let pid = queue.popLast() {
+            found.insert(pid)
+            for tid in (try? DirectoryListing.numbers(in: "/proc/\(pid)/task")) ?? [] {
+                let listed = (try? FileSystem.readFile("/proc/\(pid)/task/\(tid)/children")) ?? []
+                for child in listed.split(separator: UInt8(ascii: " ")).compactMap({
+                    Int32(String(decoding: $0, as: UTF8.self))
+                })
+                where visited.insert(child).inserted {
+                    queue.append(child)
+                }
+            }
+        }
+        return Array(found)
+    }
+
     /// The processes of process group `group` (a worker and its children): the processes in /proc
     /// whose getpgid is `group`, one system call each and no file read.
     static func groupMembers(_ group: Int32) -> [Int32] {

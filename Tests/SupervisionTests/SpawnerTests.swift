@@ -115,23 +115,36 @@ struct SpawnerTests {
         close(plain.read)
     }
 
-    @Test func softenAndRestore_reachEveryThreadOfTheGroup_childrenIncluded() async throws {
+    @Test func softenAndRestore_reachEveryThread_childrenIncluded_evenOutsideTheGroup() async throws {
         guard let priority = StartPriority.detect() else {
             print("skipped: this user could not give a worker its priority back (not root, RLIMIT_NICE too low)")
             return
         }
-        // node starts its threads (libuv, V8) while idle, so they inherit SCHED_IDLE; `sleep` is a
-        // child in the worker's process group.
+        // node starts its threads (libuv, V8) while idle, so they inherit SCHED_IDLE; one `sleep` is a
+        // child in the worker's process group, the other left it for a session of its own.
         let process = try await Self.spawner.spawn(
             SpawnRequest(
                 executable: "/bin/sh",
-                arguments: ["sh", "-c", "sleep 60 & exec node -e 'setInterval(() => {}, 1000)'"],
+                arguments: ["sh", "-c", "sleep 60 & setsid sleep 61 & exec node -e 'setInterval(() => {}, 1000)'"],
                 environment: ["PATH=/usr/local/bin:/usr/bin:/bin"], directory: "/", stdout: 1, stderr: 2, idle: true))
-        let group = process.workerPID
+        let worker = process.workerPID
+        func parent(_ pid: Int32) -> Int32? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 ? Int32(fields[1]) : nil
+        }
+        func family() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter {
+                getpgid($0) == worker || parent($0) == worker
+            }
+        }
+        let outsider = { family().first { getpgid($0) != worker } }
+        defer { if let pid = outsider() { kill(pid, SIGKILL) } }
         func threads() -> [Int32: [Int32]] {
             var found: [Int32: [Int32]] = [:]
-            for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-                guard let pid = Int32(pid), getpgid(pid) == group else { continue }
+            for pid in family() {
                 for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
                     errno = 0
                     if let tid = Int32(task) {
@@ -143,20 +156,20 @@ struct SpawnerTests {
             }
             return found
         }
-        // node and its threads (at least 5) and the sleep, all idle at the daemon's nice value.
+        // node and its threads (at least 5) and both sleeps, all idle at the daemon's nice value.
         let normal = priority.normal
         let niced = try #require(priority.niced)
         #expect(
             eventually(10) {
                 let all = threads()
-                return all.count >= 6 && Set(all.values) == [[StartPriority.idlePolicy, normal]]
+                return all.count >= 7 && outsider() != nil && Set(all.values) == [[StartPriority.idlePolicy, normal]]
             })
-        #expect(priority.soften(group: group) == nil)
+        #expect(priority.soften(worker: worker) == nil)
         let softened = threads()
-        #expect(softened.count >= 6 && Set(softened.values) == [[0, niced]], "SCHED_OTHER at nice +10: \(softened)")
-        #expect(priority.restore(group: group) == nil)
+        #expect(softened.count >= 7 && Set(softened.values) == [[0, niced]], "SCHED_OTHER at nice +10: \(softened)")
+        #expect(priority.restore(worker: worker) == nil)
         let restored = threads()
-        #expect(restored.count >= 6 && Set(restored.values) == [[0, normal]], "at the daemon's nice: \(restored)")
+        #expect(restored.count >= 7 && Set(restored.values) == [[0, normal]], "at the daemon's nice: \(restored)")
         kill(process.keeperPID, SIGTERM)
         #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(137))
     }
