@@ -12,7 +12,7 @@
   logs -n    `hostctl logs APP -n 100` on 1 GiB of logs in 5 files, against `tail -n 100` of the
              current file (goal: < 50 ms)
 """
-import os, shutil, statistics, subprocess, sys, tempfile, threading, time
+import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 HOSTCTL, FIXTURE = sys.argv[1], sys.argv[2]
 SPEW_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_logs_spew.js")
@@ -35,6 +35,20 @@ def rss_kib(pid, key="VmRSS"):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of a live process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_cpu(proc):
+    """Waits for `proc`; returns its user + system CPU seconds."""
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return usage.ru_utime + usage.ru_stime
+
+
 def writer(kind):
     """The worker command of a capture run: hostctl's fixture worker (`fixture`) or node (`node`)."""
     args = ["--lines", str(LINES), "--line-bytes", str(LINE_BYTES)]
@@ -43,10 +57,12 @@ def writer(kind):
 
 def run_workers(path, piped, kind):
     """The workers' run outside hostctl, appending to `path`: straight (`piped` False), or each
-    stream through a pipe read by its own `cat`. Returns the elapsed time and the lines written."""
+    stream through a pipe read by its own `cat`. Returns the elapsed time, the lines written, and
+    the CPU seconds of the workers and of the cats."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     t0 = time.monotonic()
     procs = []
+    cats = []
     for slot in range(1, WORKERS + 1):
         env = dict(os.environ, HOSTCTL_WORKER=str(slot), PORT="0")
         ends = [os.pipe(), os.pipe()] if piped else [(None, fd), (None, fd)]
@@ -54,15 +70,15 @@ def run_workers(path, piped, kind):
                                       env=env, stdout=ends[0][1], stderr=ends[1][1]))
         for read_end, write_end in ends if piped else []:
             os.close(write_end)
-            procs.append(subprocess.Popen(["cat"], stdin=read_end, stdout=fd))
+            cats.append(subprocess.Popen(["cat"], stdin=read_end, stdout=fd))
             os.close(read_end)
-    for p in procs:
-        p.wait()
+    workers_cpu = sum(wait_cpu(p) for p in procs)
+    cats_cpu = sum(wait_cpu(p) for p in cats)
     elapsed = time.monotonic() - t0
     os.close(fd)
     lines = sum(chunk.count(b"\n") for chunk in read_chunks(path))
     os.unlink(path)
-    return elapsed, lines
+    return elapsed, lines, workers_cpu, cats_cpu
 
 
 def direct(root, kind):
@@ -111,6 +127,7 @@ def through_hostctl(root, kind):
     sampler = threading.Thread(target=sample)
     sampler.start()
     log = f"{home}/logs/spew/spew.log"
+    daemon_cpu = cpu_seconds(pid)
     t0 = time.monotonic()
     starter = subprocess.Popen([HOSTCTL, "start", "spew", "--no-wait", "--home", home],
                                env=dict(os.environ, HOSTCTL_LISTEN="127.0.0.1:0"), stdout=subprocess.DEVNULL)
@@ -125,7 +142,11 @@ def through_hostctl(root, kind):
             pass
         time.sleep(0.001)
     elapsed = time.monotonic() - t0
-    starter.wait()
+    daemon_cpu = cpu_seconds(pid) - daemon_cpu
+    start_cpu = wait_cpu(starter)
+    # The workers serve on after their lines (`--then-serve`): their CPU is read while they run.
+    workers = json.loads(hostctl(home, "status", "spew", "--json").stdout)["apps"][0]["workers"]
+    workers_cpu = sum(cpu_seconds(w["pid"]) for w in workers if w.get("pid"))
     time.sleep(0.2)
     stop.set()
     sampler.join()
@@ -155,7 +176,7 @@ def through_hostctl(root, kind):
     # From the first worker's start to the last line's stamp, both written by the daemon: the capture
     # without the `hostctl start` command around it.
     from_spawn = stamp(last_line) - first_start
-    return elapsed, from_spawn, lost, bad, idle, peak[0], dropped
+    return elapsed, from_spawn, lost, bad, idle, peak[0], dropped, workers_cpu, daemon_cpu, start_cpu
 
 
 def stamp(record):
@@ -207,11 +228,11 @@ def capture(root, kind, rounds_wanted, title):
     rounds = []
     floors = []
     for index in range(rounds_wanted):
-        d_elapsed, d_lines = direct(root, kind)
+        d_elapsed, d_lines, d_cpu, _ = direct(root, kind)
         floors.append(through_cat(root, kind))
         os.makedirs(f"{root}/r{index}")
         try:
-            rounds.append((d_elapsed, d_lines, *through_hostctl(f"{root}/r{index}", kind)))
+            rounds.append((d_elapsed, d_lines, *through_hostctl(f"{root}/r{index}", kind), d_cpu))
         finally:
             hostctl(f"{root}/r{index}/h", "shutdown", check=False)
             shutil.rmtree(f"{root}/r{index}", ignore_errors=True)
@@ -236,6 +257,10 @@ def capture(root, kind, rounds_wanted, title):
     floor = median([f[0] for f in floors])
     print(f"  floor: each pipe read by a `cat`   {floor:7.3f} s   {min(f[1] for f in floors)} lines; "
           f"ratio {floor / d_elapsed:.2f}x (bytes moved through pipes, no splitting or stamps)")
+    cpu = lambda index: median([r[index] for r in rounds])
+    print(f"  CPU seconds: straight, the workers {cpu(12):.3f}; through `cat`, the workers "
+          f"{median([f[2] for f in floors]):.3f} + the cats {median([f[3] for f in floors]):.3f}; through hostctl, "
+          f"the workers {cpu(9):.3f} + the daemon {cpu(10):.3f} + `hostctl start` {cpu(11):.3f}")
     print(f"  daemon RSS idle {idle / 1024:.1f} MiB, largest peak above idle +{growth / 1024:.1f} MiB   (goal <= 10 MiB)")
     print(f"  status: dropped_log_lines {status.split('dropped_log_lines')[1][2:].split(',')[0]}")
 

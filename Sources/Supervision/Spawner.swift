@@ -92,7 +92,7 @@ public struct SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
 public final class Spawner: @unchecked Sendable {
     // Invariant: `queue` is only touched with `condition` locked.
     private let condition = NSCondition()
-    private var queue: [(SpawnRequest, @Sendable (Result<SpawnedProcess, SpawnError>) -> Void)] = []
+    private var queue: [([SpawnRequest], @Sendable ([Result<SpawnedProcess, SpawnError>]) -> Void)] = []
     private var thread: Thread?
 
     /// Starts the spawning thread.
@@ -106,14 +106,27 @@ public final class Spawner: @unchecked Sendable {
 
     /// Starts `request` on the spawning thread and returns when it ran (exec succeeded) or failed.
     public func spawn(_ request: SpawnRequest) async throws(SpawnError) -> SpawnedProcess {
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<SpawnedProcess, SpawnError>, Never>) in
+        let results = await spawn([request])
+        guard let result = results.first else {
+            preconditionFailure("internal inconsistency: a spawn batch of one came back empty")
+        }
+        return try result.get()
+    }
+
+    /// Starts `requests` one after another on the spawning thread, without a hop back to the caller
+    /// between them, and stops at the first that fails.
+    ///
+    /// Returns a result for each request tried, in order: all of them, or up to and including the
+    /// failure (the caller still owns the rest's descriptors).
+    public func spawn(_ requests: [SpawnRequest]) async -> [Result<SpawnedProcess, SpawnError>] {
+        guard !requests.isEmpty else { return [] }
+        return await withCheckedContinuation {
+            (continuation: CheckedContinuation<[Result<SpawnedProcess, SpawnError>], Never>) in
             condition.lock()
-            queue.append((request, { continuation.resume(returning: $0) }))
+            queue.append((requests, { continuation.resume(returning: $0) }))
             condition.signal()
             condition.unlock()
         }
-        return try result.get()
     }
 
     private func loop() {
@@ -121,9 +134,15 @@ public final class Spawner: @unchecked Sendable {
             condition.lock()
             // The thread never ends: its exit would fire every keeper's parent-death signal.
             while queue.isEmpty { condition.wait() }
-            let (request, reply) = queue.removeFirst()
+            let (requests, reply) = queue.removeFirst()
             condition.unlock()
-            reply(Self.run(request))
+            var results: [Result<SpawnedProcess, SpawnError>] = []
+            for request in requests {
+                let result = Self.run(request)
+                results.append(result)
+                if case .failure = result { break }
+            }
+            reply(results)
         }
     }
 

@@ -60,6 +60,42 @@ struct DaemonContractTests {
         #expect(r.stderr.contains("hint: fix the app's command"), "\(r)")
     }
 
+    /// The workers of a start are spawned in one batch, which stops at the first that cannot be: the
+    /// others' pipes and sockets are given back, and their generations are not used up.
+    @Test func startOfSeveralWorkers_stoppedAtTheFirstExecFailure_leavesNothingBehind() throws {
+        let t = try TempHome()
+        defer { try? t.stopDaemon() }
+        try t.file("bi/run.sh", "#!/nonexistent/interpreter\n", mode: 0o755)
+        #expect(try t.hostctl(["add", "bi", t.root + "/bi", "--entry", "run.sh", "--workers", "3"]).status == 0)
+        #expect(try t.hostctl(["start", "bi"]).status == 1)
+        let pid = try #require(Int32(try t.read("h/run/hostctl.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        let descriptors = { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1 }
+        let before = descriptors()
+        for _ in 1...3 {
+            let r = try t.hostctl(["start", "bi"])
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("its interpreter (the #! line) was not found"), "\(r)")
+        }
+        // Each start made 2 pipes and a listening socket for each of 3 workers: none is kept.
+        #expect(descriptors() - before < 3, "\(before) descriptors before, \(descriptors()) after")
+        let sockets = try FileManager.default.contentsOfDirectory(atPath: t.home + "/run/apps/bi").filter {
+            $0.hasSuffix(".sock")
+        }
+        #expect(sockets.isEmpty, "\(sockets)")
+        // Only worker 1 fails, once per attempt (the daemon's own start of its apps is the first),
+        // with consecutive generations: 2 and 3 were never spawned and used none up.
+        let failures = try t.read("h/logs/bi/bi.log").split(separator: "\n").filter { $0.contains("cannot start") }
+        #expect(failures.count >= 4, "\(failures)")
+        #expect(
+            failures.map { $0.split(separator: " ")[1] } == (1...failures.count).map { "bi/1.\($0)" }, "\(failures)")
+        // Fixed, it starts: workers 2 and 3 at their first generation.
+        try t.file("bi/run.sh", "#!/bin/sh\nexec \(fixtureWorker)\n", mode: 0o755)
+        #expect(try t.hostctl(["start", "bi"]).status == 0)
+        let started = try t.read("h/logs/bi/bi.log").split(separator: "\n").filter { $0.contains("started pid") }
+        #expect(
+            started.map { $0.split(separator: " ")[1] }.sorted() == ["bi/1.\(failures.count + 1)", "bi/2.1", "bi/3.1"])
+    }
+
     @Test func workerNotReadyInTime_isKilled_andStartSaysSo() throws {
         let t = try TempHome()
         defer { try? t.stopDaemon() }

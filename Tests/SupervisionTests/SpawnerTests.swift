@@ -243,6 +243,36 @@ struct SpawnerTests {
         }
     }
 
+    @Test func batch_startsInOrder_andStopsAtTheFirstFailure() async throws {
+        let first = TestPipe()
+        let third = TestPipe()
+        let results = await Self.spawner.spawn([
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "echo first"], environment: [], directory: "/",
+                stdout: first.write, stderr: 2),
+            SpawnRequest(
+                executable: "/nonexistent/node", arguments: ["node"], environment: [], directory: "/", stdout: 1,
+                stderr: 2),
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "echo third"], environment: [], directory: "/",
+                stdout: third.write, stderr: 2),
+        ])
+        close(first.write)
+        close(third.write)
+        defer {
+            close(first.read)
+            close(third.read)
+        }
+        #expect(results.count == 2)
+        let process = try #require(try? results.first?.get())
+        #expect(first.readAll() == "first\n")
+        #expect(await exitStatus(of: process, monitor: Self.monitor) == .exited(0))
+        #expect(throws: SpawnError.self) { try results.last?.get() }
+        // The third was never started: its pipe has no writer but this test's, closed above.
+        #expect(third.readAll() == "")
+        #expect(await Self.spawner.spawn([]).isEmpty)
+    }
+
     @Test func handoffDescriptor_isFd3_andNothingElseLeaks() async throws {
         let handoff = TestPipe()
         let out = TestPipe()
