@@ -21,6 +21,13 @@ public final class ProxyServer: Sendable {
         public var description: String { "cannot listen on \(address): \(reason)" }
     }
 
+    /// Receive buffers of client and worker connections: NIO's adaptive sizes, from 512 bytes.
+    ///
+    /// Each channel keeps its last receive buffer for the next read, for as long as it lives: at
+    /// NIO's first size (2 KiB), a held WebSocket kept 4 KiB in its two buffers. A request head or
+    /// a small response fits in 512 bytes; a larger read grows the next one at once.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
     private let group: MultiThreadedEventLoopGroup
     private let state: ProxyState
     private let pools: [ObjectIdentifier: LoopConfined<UpstreamPool>]
@@ -168,6 +175,7 @@ public final class ProxyServer: Sendable {
             // No TCP_NODELAY option for the children: ServerBootstrap sets it on a TCP listener, and
             // Linux gives accepted sockets the listener's setting (no syscall per connection).
             .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelOption(.recvAllocator, value: ProxyServer.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard state.admit() else {

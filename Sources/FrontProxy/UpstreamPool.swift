@@ -63,6 +63,7 @@ final class UpstreamPool {
         // ClientBootstrap sets TCP_NODELAY on a TCP connection by default (and nothing on a Unix socket).
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: false)
+            .channelOption(.recvAllocator, value: ProxyServer.receiveBuffers)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
