@@ -539,17 +539,16 @@ struct SupervisorCore {
         let index = prepared.index
         let slot = slots[index].slot
         let generation = slots[index].generation
-        let (out, err) = ([prepared.outRead, prepared.request.stdout], [prepared.errRead, prepared.request.stderr])
         let (handoff, arguments, background) = (prepared.handoff, prepared.arguments, prepared.background)
         // The worker has its own copies now.
-        close(out[1])
-        close(err[1])
+        close(prepared.request.stdout)
+        close(prepared.request.stderr)
         closeHandoff(handoff, keepSocketFile: true)
         let source = source(slot, generation)
         switch result {
         case .failure(let error):
-            close(out[0])
-            close(err[0])
+            close(prepared.outRead)
+            close(prepared.errRead)
             if let path = handoff.socketPath { unlink(path) }
             closeNotify(index)
             // An exec failure is not a crash loop: the app is failed at once, with the reason.
@@ -561,7 +560,7 @@ struct SupervisorCore {
                 forwarder: config.logs.target == .file ? nil : JournalForwarder(),
                 toFiles: config.logs.target != .journal)
             context.output.collect(
-                stdout: out[0], stderr: err[0], from: source,
+                stdout: prepared.outRead, stderr: prepared.errRead, from: source,
                 announce: "started pid \(process.workerPID)\(background ? " (idle priority until ready)" : ""): "
                     + arguments.joined(separator: " "))
             // exited/backoff -> starting: readiness is probed from now on.
