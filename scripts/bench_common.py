@@ -1,6 +1,21 @@
 """Helpers the benchmark scripts share."""
+import os
 import socket
 import time
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds of the processes `pids` (all their threads) so far; a process
+    that is gone counts 0."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_steal():

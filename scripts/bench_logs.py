@@ -14,6 +14,8 @@
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
 
+from bench_common import cpu_seconds
+
 HOSTCTL, FIXTURE = sys.argv[1], sys.argv[2]
 SPEW_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_logs_spew.js")
 WORKERS, LINES, LINE_BYTES = 4, 125_000, 100
@@ -33,13 +35,6 @@ def rss_kib(pid, key="VmRSS"):
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds of a live process (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_cpu(proc):
@@ -127,7 +122,7 @@ def through_hostctl(root, kind):
     sampler = threading.Thread(target=sample)
     sampler.start()
     log = f"{home}/logs/spew/spew.log"
-    daemon_cpu = cpu_seconds(pid)
+    daemon_cpu = cpu_seconds([pid])
     t0 = time.monotonic()
     starter = subprocess.Popen([HOSTCTL, "start", "spew", "--no-wait", "--home", home],
                                env=dict(os.environ, HOSTCTL_LISTEN="127.0.0.1:0"), stdout=subprocess.DEVNULL)
@@ -142,11 +137,11 @@ def through_hostctl(root, kind):
             pass
         time.sleep(0.001)
     elapsed = time.monotonic() - t0
-    daemon_cpu = cpu_seconds(pid) - daemon_cpu
+    daemon_cpu = cpu_seconds([pid]) - daemon_cpu
     start_cpu = wait_cpu(starter)
     # The workers serve on after their lines (`--then-serve`): their CPU is read while they run.
     workers = json.loads(hostctl(home, "status", "spew", "--json").stdout)["apps"][0]["workers"]
-    workers_cpu = sum(cpu_seconds(w["pid"]) for w in workers if w.get("pid"))
+    workers_cpu = cpu_seconds(w["pid"] for w in workers if w.get("pid"))
     time.sleep(0.2)
     stop.set()
     sampler.join()

@@ -13,20 +13,10 @@ taken from the proxy's, and three headers fewer cost node about 3 µs per reques
 """
 import json, os, re, signal, subprocess, sys, tempfile, time
 
+from bench_common import cpu_seconds
+
 HOSTCTL, APP = sys.argv[1], sys.argv[2]
 THREADS, CONNECTIONS, SECONDS, ROUNDS = 2, 64, 5, 5
-CLK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu(pids):
-    total = 0
-    for pid in pids:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / CLK
 
 
 def wrk(url, script=None, seconds=SECONDS):
@@ -202,9 +192,9 @@ http {{
         for _ in range(ROUNDS):
             for workload, path, script in workloads:
                 for name, (base, pids) in targets.items():
-                    c0 = cpu(pids)
+                    c0 = cpu_seconds(pids)
                     rps, p50, p99, errors, total = wrk(base + path, script)
-                    used = cpu(pids) - c0
+                    used = cpu_seconds(pids) - c0
                     r = results.setdefault((workload, name), [])
                     r.append((rps, p50, p99, errors, (used / total * 1e6) if pids and total else 0))
         print(f"{'workload':12} {'target':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'proxy CPU µs/req':>17}")

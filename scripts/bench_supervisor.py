@@ -10,7 +10,7 @@
 """
 import json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
-from bench_common import connect_until
+from bench_common import connect_until, cpu_seconds
 
 HOSTCTL, FIXTURE = sys.argv[1], sys.argv[2]
 ROUNDS = 30
@@ -89,11 +89,6 @@ def context_switches(pid):
     return counts
 
 
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children(pid):
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(x) for x in out.split()]
@@ -161,10 +156,10 @@ def main():
             f.write("restart:\n  burst: 10000\n  backoff: 1ms..1ms\n")
         hostctl(home, "start", "crash", "--no-wait")
         time.sleep(0.5)
-        cpu0, r0, w0 = cpu_seconds(daemon), status(home, "crash")["apps"][0]["workers"][0]["restarts"], time.monotonic()
+        cpu0, r0, w0 = cpu_seconds([daemon]), status(home, "crash")["apps"][0]["workers"][0]["restarts"], time.monotonic()
         time.sleep(5)
         elapsed = time.monotonic() - w0
-        crash_cpu = (cpu_seconds(daemon) - cpu0) / elapsed
+        crash_cpu = (cpu_seconds([daemon]) - cpu0) / elapsed
         crashes = (status(home, "crash")["apps"][0]["workers"][0]["restarts"] - r0) / elapsed
         hostctl(home, "shutdown")
 

@@ -389,8 +389,6 @@ struct SupervisorCore {
         let outRead: Int32
         let errRead: Int32
         let handoff: PreparedHandoff
-        let arguments: [String]
-        let background: Bool
     }
 
     mutating func launch(_ index: Int, group: inout DiscardingTaskGroup) async {
@@ -518,17 +516,20 @@ struct SupervisorCore {
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
             setsListenPID: config.handoff == .fd, directory: config.directory, stdout: out[1], stderr: err[1],
             handoff: handoff.descriptor, identity: identity, idle: background)
-        return PreparedLaunch(
-            index: index, request: request, outRead: out[0], errRead: err[0], handoff: handoff,
-            arguments: arguments, background: background)
+        return PreparedLaunch(index: index, request: request, outRead: out[0], errRead: err[0], handoff: handoff)
     }
 
     /// Gives back what `prepareLaunch` took for a worker that was not spawned after all.
     mutating func abandonLaunch(_ prepared: PreparedLaunch) {
+        release(prepared)
+        slots[prepared.index].generation -= 1
+    }
+
+    /// Closes a prepared worker's pipes, handoff (its socket file removed) and notify socket.
+    mutating func release(_ prepared: PreparedLaunch) {
         for fd in [prepared.outRead, prepared.errRead, prepared.request.stdout, prepared.request.stderr] { close(fd) }
         closeHandoff(prepared.handoff)
         closeNotify(prepared.index)
-        slots[prepared.index].generation -= 1
     }
 
     /// Records the spawn of a prepared worker: a started worker is watched, its output collected and
@@ -539,22 +540,20 @@ struct SupervisorCore {
         let index = prepared.index
         let slot = slots[index].slot
         let generation = slots[index].generation
-        let (handoff, arguments, background) = (prepared.handoff, prepared.arguments, prepared.background)
-        // The worker has its own copies now.
-        close(prepared.request.stdout)
-        close(prepared.request.stderr)
-        closeHandoff(handoff, keepSocketFile: true)
+        let handoff = prepared.handoff
+        let background = prepared.request.idle
         let source = source(slot, generation)
         switch result {
         case .failure(let error):
-            close(prepared.outRead)
-            close(prepared.errRead)
-            if let path = handoff.socketPath { unlink(path) }
-            closeNotify(index)
+            release(prepared)
             // An exec failure is not a crash loop: the app is failed at once, with the reason.
             context.output.note("cannot start: \(error.description)", about: source)
             fail(index, reason: "worker \(slot): \(error.description)")
         case .success(let process):
+            // The worker has its own copies now.
+            close(prepared.request.stdout)
+            close(prepared.request.stderr)
+            closeHandoff(handoff, keepSocketFile: true)
             context.output.configure(
                 app: config.name, maxSize: Int64(config.logs.maxSize.bytes), maxFiles: config.logs.maxFiles,
                 forwarder: config.logs.target == .file ? nil : JournalForwarder(),
@@ -562,7 +561,7 @@ struct SupervisorCore {
             context.output.collect(
                 stdout: prepared.outRead, stderr: prepared.errRead, from: source,
                 announce: "started pid \(process.workerPID)\(background ? " (idle priority until ready)" : ""): "
-                    + arguments.joined(separator: " "))
+                    + prepared.request.arguments.joined(separator: " "))
             // exited/backoff -> starting: readiness is probed from now on.
             slots[index].state = .starting
             slots[index].process = process
