@@ -656,6 +656,19 @@ int hc_reserve(int fd, int64_t offset, int64_t length) {
     return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
 }
 
+int hc_thread_batch(void) {
+    struct sched_param param;
+    memset(&param, 0, sizeof param);
+    int error = pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+    if (error != 0) {
+        errno = error;
+        return -1;
+    }
+    return 0;
+}
+
+int hc_thread_id(void) { return (int)syscall(SYS_gettid); }
+
 int hc_pidfd_reap(int pidfd, int *status) {
     siginfo_t info;
     memset(&info, 0, sizeof info);

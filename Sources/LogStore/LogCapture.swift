@@ -167,6 +167,8 @@ public final class LogCapture: @unchecked Sendable {
     /// Reads that returned bytes, and pauses taken after a round, since the capture began (tests).
     private var reads = 0
     private var pauses = 0
+    /// The reading and the writing thread (tests).
+    private var threads: [Int32] = []
 
     private let epoll: Int32
     private let wakeRead: Int32
@@ -374,6 +376,7 @@ public final class LogCapture: @unchecked Sendable {
     // MARK: Reading thread
 
     private func readLoop() {
+        enterBatchPolicy()
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         var buffer = [UInt8](repeating: 0, count: Self.readSize)
         var clock = LogTimestamp()
@@ -583,6 +586,7 @@ public final class LogCapture: @unchecked Sendable {
     // MARK: Writing thread
 
     private func writeLoop() {
+        enterBatchPolicy()
         condition.lock()
         var holdsBuffers = false
         while true {
@@ -624,6 +628,29 @@ public final class LogCapture: @unchecked Sendable {
                 log.dropped = log.writer.droppedLines
             }
             condition.broadcast()
+        }
+    }
+
+    /// Puts the calling thread (reading or writing) in SCHED_BATCH and records its id.
+    ///
+    /// The threads keep their share of the CPU, but a wake-up of theirs (a pipe that filled, a
+    /// batch to write, the end of a gathering pause) no longer preempts the thread running on that
+    /// CPU, most often a worker writing the very lines they capture: they run when its time slice
+    /// ends or a CPU is idle. With 4 workers writing flat out on 2 CPUs, a capture took 3-4% less
+    /// time in paired runs. A line still reaches its file within a time slice or two.
+    private func enterBatchPolicy() {
+        _ = hc_thread_batch()
+        condition.withLock {
+            threads.append(hc_thread_id())
+            condition.broadcast()
+        }
+    }
+
+    /// The ids of the reading and the writing thread once both started, for tests.
+    func threadIDs() -> [Int32] {
+        condition.withLock {
+            while threads.count < 2 { condition.wait() }
+            return threads
         }
     }
 

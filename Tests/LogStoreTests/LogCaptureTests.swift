@@ -313,6 +313,19 @@ struct LogCaptureTests {
         capture.flush()
     }
 
+    @Test func theReadingAndWritingThreads_runInTheBatchPolicy() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        let threads = capture.threadIDs()
+        #expect(threads.count == 2)
+        for thread in threads {
+            let stat = try String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8)
+            // proc(5): after the command in parentheses come the fields from 3 (state) on; 41 is the policy.
+            let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
+            #expect(fields[41 - 3] == "3", "thread \(thread): policy \(fields[41 - 3]), SCHED_BATCH is 3")
+        }
+    }
+
     @Test func largePipeBudget_keepsAnUnprivilegedUserInsideHalfItsAllowance() {
         // 16384 pages of 4 KiB, half of it in pipes of 256 KiB.
         #expect(LogCapture.largePipeBudget(softPages: 16384, privileged: false) == 128)

@@ -99,6 +99,13 @@ int hc_pipe_cloexec(int *_Nonnull fds, int extra_flags);
 /// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)` (-1 and errno on failure).
 int hc_reserve(int fd, int64_t offset, int64_t length);
 
+/// Puts the calling thread in the SCHED_BATCH policy at its current nice value: it keeps its share
+/// of the CPU, but waking up it does not preempt the thread running (-1 and errno on failure).
+int hc_thread_batch(void);
+
+/// The calling thread's id (gettid), as in /proc/self/task.
+int hc_thread_id(void);
+
 /// Waits for the keeper behind `pidfd` without blocking: 1 and the status when it exited, 0 while
 /// it runs, -1 on error. The status is in waitpid form (WIFEXITED, WEXITSTATUS, WTERMSIG work on it).
 int hc_pidfd_reap(int pidfd, int *_Nonnull status);
