@@ -148,9 +148,6 @@ public final class LogCapture: @unchecked Sendable {
     /// The pipes enlarged to `pipeSize`, at most `largePipes` of them.
     private var enlarged: Set<Int32> = []
     private var tails: [Source: Tail] = [:]
-    /// Where the reading thread builds records (grown as needed, never freed).
-    private var scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 256 * 1024)
-    private var scratchCapacity = 256 * 1024
     private var apps: [String: AppLog] = [:]
     private var notes: [Note] = []
     private var writing = 0
@@ -513,59 +510,58 @@ public final class LogCapture: @unchecked Sendable {
         return false
     }
 
-    /// Appends a record for each line of `lines` (whole lines, each ending in a newline.
+    /// Appends a record for each line of `lines` (whole lines, each ending in a newline; a CR before
+    /// it is dropped), each after `head`, built in place at the end of the app's buffer.
     ///
-    /// A CR before
-    /// it is dropped), each after `head`, built in `scratch` and appended to the buffer in one copy.
     /// Called with `condition` locked, on the reading thread.
     private func appendRecords(
         _ lines: UnsafeBufferPointer<UInt8>, head: [UInt8], continuedHead: [UInt8], to log: AppLog
     ) {
         guard let base = lines.baseAddress else { return }
         let maxLine = LineSplitter.maxLine
-        let longestHead = max(head.count, continuedHead.count)
+        let record = max(head.count, continuedHead.count) + 1
         let end = base + lines.count
-        var written = 0
         var line = base
         head.withUnsafeBufferPointer { head in
             continuedHead.withUnsafeBufferPointer { continuedHead in
-                // `lines` ends in a newline, so each search finds one: one pass over the bytes.
-                while line < end, let found = memchr(line, 10, end - line) {
-                    let newline = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
-                    var length = newline - line
-                    if length > 0 && newline[-1] == 13 { length -= 1 }
-                    // Lines longer than `maxLine` become several records: one more per `maxLine` bytes.
-                    let needed = written + length + (length / maxLine + 1) * (longestHead + 1)
-                    if scratchCapacity < needed { growScratch(to: needed, keeping: written) }
-                    var piece = line
-                    var prefix = head
-                    repeat {
-                        let size = min(length - (piece - line), maxLine)
-                        if let start = prefix.baseAddress {
-                            (scratch + written).update(from: start, count: prefix.count)
+                while line < end {
+                    // Room for the rest when its lines average 32 bytes or more; shorter lines take
+                    // another round. The first line always fits: `maxLine` is more than 32.
+                    let rest = end - line
+                    let before = line
+                    log.pending.append(addingCapacity: rest + (rest / 32 + 1) * record) { span in
+                        span.withUnsafeMutableBufferPointer { room, written in
+                            guard let out = room.baseAddress else { return }
+                            // `lines` ends in a newline, so each search finds one: one pass over the bytes.
+                            while line < end, let found = memchr(line, 10, end - line) {
+                                let newline = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
+                                var length = newline - line
+                                if length > 0 && newline[-1] == 13 { length -= 1 }
+                                // Lines longer than `maxLine` become several records: one more per `maxLine` bytes.
+                                if written + length + (length / maxLine + 1) * record > room.count { return }
+                                var piece = line
+                                var prefix = head
+                                repeat {
+                                    let size = min(length - (piece - line), maxLine)
+                                    if let start = prefix.baseAddress {
+                                        (out + written).initialize(from: start, count: prefix.count)
+                                    }
+                                    written += prefix.count
+                                    (out + written).initialize(from: piece, count: size)
+                                    written += size
+                                    (out + written).initialize(to: 10)
+                                    written += 1
+                                    piece += size
+                                    prefix = continuedHead
+                                } while piece - line < length
+                                line = newline + 1
+                            }
                         }
-                        written += prefix.count
-                        (scratch + written).update(from: piece, count: size)
-                        written += size
-                        scratch[written] = 10
-                        written += 1
-                        piece += size
-                        prefix = continuedHead
-                    } while piece - line < length
-                    line = newline + 1
+                    }
+                    precondition(line > before, "internal inconsistency: no room for a record")
                 }
             }
         }
-        log.pending.append(contentsOf: UnsafeBufferPointer(start: scratch, count: written))
-    }
-
-    /// Makes `scratch` hold at least `capacity` bytes, keeping its first `count`.
-    private func growScratch(to capacity: Int, keeping count: Int) {
-        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(capacity, 2 * scratchCapacity))
-        grown.update(from: scratch, count: count)
-        scratch.deallocate()
-        scratch = grown
-        scratchCapacity = max(capacity, 2 * scratchCapacity)
     }
 
     /// Appends a hostctl record.

@@ -157,6 +157,22 @@ struct LogCaptureTests {
         #expect(texts == ["a", "", "b", "half and rest", "c"])
     }
 
+    @Test func aReadOfShortLines_whoseRecordsOutgrowTheRoomOfOneRound_keepsEveryLineInOrder() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        let out = TestPipe()
+        let err = TestPipe()
+        capture.collect(stdout: out.output, stderr: err.output, from: .init(app: "s", slot: 1, generation: 1))
+        // 2 to 4 bytes a line: each record is ten times its line, several rounds of room for one read.
+        let lines = (0..<5000).map { String($0 % 1000) }
+        out.write(Array((lines.joined(separator: "\n") + "\n").utf8))
+        close(out.input)
+        close(err.input)
+        capture.flush()
+        let texts = allRecords(dir.path, app: "s").map { String(decoding: $0.text, as: UTF8.self) }
+        #expect(texts == lines)
+    }
+
     @Test func aForgottenApp_closesItsFile_onceItsLinesAreWritten_andComesBackWhenItWritesAgain() throws {
         // `hostctl remove`: the daemon forgets the app. Its open log file would otherwise stay open
         // for the daemon's life, one descriptor per app ever removed, and a deleted file's space with it.
