@@ -432,10 +432,15 @@ public final class LogCapture: @unchecked Sendable {
     /// Reads once from `fd` into its app's buffer.
     ///
     /// True when bytes were read (there may be more).
-    /// Called with `condition` locked.
+    /// Called with `condition` locked, which the read itself runs without: the writing thread can
+    /// take a buffer meanwhile. Only this thread closes a pipe's descriptor and drops its `Pipe`, so
+    /// both outlive the read.
     private func readOnce(_ fd: Int32, pipe: Pipe, buffer: inout [UInt8], clock: inout LogTimestamp) -> Bool {
+        condition.unlock()
         let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 && (errno == EAGAIN || errno == EINTR) { return false }
+        let failure = errno
+        condition.lock()
+        if count < 0 && (failure == EAGAIN || failure == EINTR) { return false }
         let log = pipe.app
         if count > 0 {
             reads += 1
