@@ -44,6 +44,9 @@ public final class LogCapture: @unchecked Sendable {
     /// which only the writer thread uses.
     private final class AppLog {
         let writer: LogWriter
+        /// The app's own epoll instance, holding its pipes; the capture's epoll holds it while the app
+        /// is not paused, so a pause or a resume is one `epoll_ctl` however many pipes the app has.
+        let epoll: Int32
         var pending: [UInt8] = []
         /// The buffer last written, emptied, kept while the app writes: the next batch fills it, with
         /// no new allocation (and no fresh pages to fault in) for each batch.
@@ -62,9 +65,13 @@ public final class LogCapture: @unchecked Sendable {
 
         init(writer: LogWriter) {
             self.writer = writer
+            epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+            precondition(epoll >= 0, "internal inconsistency: epoll_create1 failed (errno \(errno))")
             maxSize = writer.maxSize
             maxFiles = writer.maxFiles
         }
+
+        deinit { close(epoll) }
     }
 
     /// One open pipe.
@@ -149,6 +156,8 @@ public final class LogCapture: @unchecked Sendable {
     private var enlarged: Set<Int32> = []
     private var tails: [Source: Tail] = [:]
     private var apps: [String: AppLog] = [:]
+    /// The apps by their epoll descriptor, as the capture's epoll reports them.
+    private var appsByEpoll: [Int32: AppLog] = [:]
     private var notes: [Note] = []
     private var writing = 0
     /// `flush` barriers: asked for, and passed by the reading thread.
@@ -250,7 +259,7 @@ public final class LogCapture: @unchecked Sendable {
             let capacity = fcntl(fd, 1032)
             if capacity > 0 { pipes[fd]?.capacity = Int(capacity) }
             log.fds.insert(fd)
-            if !log.paused { watch(fd) }
+            watch(fd, in: log)
         }
         condition.broadcast()
         condition.unlock()
@@ -375,6 +384,7 @@ public final class LogCapture: @unchecked Sendable {
     private func readLoop() {
         enterBatchPolicy()
         var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var pipeEvents = [epoll_event](repeating: epoll_event(), count: 64)
         var buffer = [UInt8](repeating: 0, count: Self.readSize)
         var clock = LogTimestamp()
         while true {
@@ -391,8 +401,14 @@ public final class LogCapture: @unchecked Sendable {
                     while read(wakeRead, &sink, sink.count) > 0 {}
                     continue
                 }
-                guard let pipe = pipes[fd], !pipe.app.paused else { continue }
-                _ = readOnce(fd, pipe: pipe, buffer: &buffer, clock: &clock)
+                // An app's epoll: one read from each of its pipes with bytes to read.
+                guard let log = appsByEpoll[fd], !log.paused else { continue }
+                let ready = epoll_wait(log.epoll, &pipeEvents, Int32(pipeEvents.count), 0)
+                for pipeIndex in 0..<Int(max(ready, 0)) {
+                    let pipeFD = pipeEvents[pipeIndex].data.fd
+                    guard let pipe = pipes[pipeFD], !pipe.app.paused else { continue }
+                    _ = readOnce(pipeFD, pipe: pipe, buffer: &buffer, clock: &clock)
+                }
             }
             if seenBarrier > passed {
                 // A flush: whatever is in the pipes now is read before it returns.
@@ -500,7 +516,7 @@ public final class LogCapture: @unchecked Sendable {
         }
         // End of file (or an error): the last line without a newline is kept, the pipe closed.
         pipe.splitter.finish(emit: emit)
-        epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
+        epoll_ctl(log.epoll, EPOLL_CTL_DEL, fd, nil)
         pipes[fd] = nil
         log.fds.remove(fd)
         enlarged.remove(fd)
@@ -594,6 +610,8 @@ public final class LogCapture: @unchecked Sendable {
             // Removed apps go once nothing of theirs is left to read or write (their writer closes the file).
             for (app, log) in apps where log.forgotten && log.fds.isEmpty && log.pending.isEmpty {
                 apps[app] = nil
+                appsByEpoll[log.epoll] = nil
+                if !log.paused { epoll_ctl(epoll, EPOLL_CTL_DEL, log.epoll, nil) }
             }
             let ready = apps.values.filter { !$0.pending.isEmpty }
             if ready.isEmpty {
@@ -667,26 +685,31 @@ public final class LogCapture: @unchecked Sendable {
                 app: app, directory: logsDirectory + "/" + app, maxSize: defaultMaxSize, maxFiles: defaultMaxFiles,
                 sink: sink))
         apps[app] = log
+        appsByEpoll[log.epoll] = log
+        watch(log.epoll, in: epoll)
         return log
     }
 
-    private func watch(_ fd: Int32) {
+    /// Adds `fd` to `log`'s epoll (a pipe of its workers).
+    private func watch(_ fd: Int32, in log: AppLog) { watch(fd, in: log.epoll) }
+
+    private func watch(_ fd: Int32, in instance: Int32) {
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLHUP.rawValue
         event.data.fd = fd
-        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
+        epoll_ctl(instance, EPOLL_CTL_ADD, fd, &event)
     }
 
     /// The app's buffer is full: its pipes are not read until the writer took it.
     private func pause(_ log: AppLog) {
         guard !log.paused else { return }
         log.paused = true
-        for fd in log.fds { epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil) }
+        epoll_ctl(epoll, EPOLL_CTL_DEL, log.epoll, nil)
     }
 
     private func resume(_ log: AppLog) {
         log.paused = false
-        for fd in log.fds { watch(fd) }
+        watch(log.epoll, in: epoll)
     }
 
     private func wake() {
