@@ -665,6 +665,11 @@ public final class LogCapture: @unchecked Sendable {
         }
     }
 
+    /// The capture's epoll descriptor and `app`'s, for tests.
+    func epollDescriptors(app: String) -> (capture: Int32, app: Int32)? {
+        condition.withLock { apps[app].map { (epoll, $0.epoll) } }
+    }
+
     /// The ids of the reading and the writing thread once both started, for tests.
     func threadIDs() -> [Int32] {
         condition.withLock {

@@ -47,6 +47,15 @@ func startWriter(_ capture: LogCapture, app: String, slot: Int, lines: Int) thro
     return process
 }
 
+/// The descriptors an epoll instance of this process holds (its fdinfo's `tfd:` lines).
+func epollTargets(_ epoll: Int32) -> [Int32] {
+    let info = (try? String(contentsOfFile: "/proc/self/fdinfo/\(epoll)", encoding: .utf8)) ?? ""
+    return info.split(separator: "\n").compactMap { line in
+        line.hasPrefix("tfd:")
+            ? line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int32($0) } : nil
+    }
+}
+
 /// Every record of `app`, oldest first, across its rotated files.
 func allRecords(_ directory: String, app: String) -> [LogRecord] {
     LogReader.last(nil, app: app, directory: directory + "/" + app, filter: LogFilter())
@@ -276,11 +285,17 @@ struct LogCaptureTests {
         let buffered = capture.buffered(app: "slow")
         // At most one 64 KiB read per pipe past the cap, each at most doubled by the record prefixes.
         #expect(buffered <= cap + 2 * 2 * 64 * 1024, "the buffer stays bounded (\(buffered) bytes)")
+        // Paused: the app's epoll, which holds its two pipes, is out of the capture's epoll, so the
+        // readable pipes wake nobody (proc(5): each `tfd:` line of an epoll's fdinfo is a descriptor it holds).
+        let (main, app) = try #require(capture.epollDescriptors(app: "slow"))
+        #expect(!epollTargets(main).contains(app), "the capture's epoll holds \(epollTargets(main)), app \(app)")
+        #expect(epollTargets(app).count == 2)
         sink.release()
         worker.waitUntilExit()
         capture.flush()
         let records = allRecords(dir.path, app: "slow")
         #expect(records.count == 100_000)
+        #expect(epollTargets(main).contains(app), "resumed: the capture's epoll holds the app's again")
     }
 
     @Test func aQuietApp_keepsNoLargeBuffer() throws {
