@@ -92,7 +92,7 @@ public struct SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
 public final class Spawner: @unchecked Sendable {
     // Invariant: `queue` is only touched with `condition` locked.
     private let condition = NSCondition()
-    private var queue: [([SpawnRequest], @Sendable ([Result<SpawnedProcess, SpawnError>]) -> Void)] = []
+    private var queue: [Batch] = []
     private var thread: Thread?
 
     /// Starts the spawning thread.
@@ -104,9 +104,23 @@ public final class Spawner: @unchecked Sendable {
         thread.start()
     }
 
+    /// Requests to start in order, what to do after each start, and where the results go.
+    private struct Batch {
+        let requests: [SpawnRequest]
+        let started: (@Sendable (Int, SpawnedProcess) -> Void)?
+        let reply: @Sendable ([Result<SpawnedProcess, SpawnError>]) -> Void
+    }
+
     /// Starts `request` on the spawning thread and returns when it ran (exec succeeded) or failed.
-    public func spawn(_ request: SpawnRequest) async throws(SpawnError) -> SpawnedProcess {
-        let results = await spawn([request])
+    ///
+    /// `started`, when given, is called on the spawning thread as soon as the process runs, before
+    /// this returns.
+    public func spawn(
+        _ request: SpawnRequest, started: (@Sendable (SpawnedProcess) -> Void)? = nil
+    ) async throws(SpawnError) -> SpawnedProcess {
+        var each: (@Sendable (Int, SpawnedProcess) -> Void)?
+        if let started { each = { _, process in started(process) } }
+        let results = await spawn([request], started: each)
         guard let result = results.first else {
             preconditionFailure("internal inconsistency: a spawn batch of one came back empty")
         }
@@ -117,13 +131,18 @@ public final class Spawner: @unchecked Sendable {
     /// between them, and stops at the first that fails.
     ///
     /// Returns a result for each request tried, in order: all of them, or up to and including the
-    /// failure (the caller still owns the rest's descriptors).
-    public func spawn(_ requests: [SpawnRequest]) async -> [Result<SpawnedProcess, SpawnError>] {
+    /// failure (the caller still owns the rest's descriptors). `started`, when given, is called on the
+    /// spawning thread with a request's position and process as soon as it runs, before the next
+    /// request is started: what must follow a start at once (collecting the worker's output) does not
+    /// wait for the whole batch and a hop back to the caller.
+    public func spawn(
+        _ requests: [SpawnRequest], started: (@Sendable (Int, SpawnedProcess) -> Void)? = nil
+    ) async -> [Result<SpawnedProcess, SpawnError>] {
         guard !requests.isEmpty else { return [] }
         return await withCheckedContinuation {
             (continuation: CheckedContinuation<[Result<SpawnedProcess, SpawnError>], Never>) in
             condition.lock()
-            queue.append((requests, { continuation.resume(returning: $0) }))
+            queue.append(Batch(requests: requests, started: started, reply: { continuation.resume(returning: $0) }))
             condition.signal()
             condition.unlock()
         }
@@ -134,15 +153,16 @@ public final class Spawner: @unchecked Sendable {
             condition.lock()
             // The thread never ends: its exit would fire every keeper's parent-death signal.
             while queue.isEmpty { condition.wait() }
-            let (requests, reply) = queue.removeFirst()
+            let batch = queue.removeFirst()
             condition.unlock()
             var results: [Result<SpawnedProcess, SpawnError>] = []
-            for request in requests {
+            for (position, request) in batch.requests.enumerated() {
                 let result = Self.run(request)
                 results.append(result)
-                if case .failure = result { break }
+                guard case .success(let process) = result else { break }
+                batch.started?(position, process)
             }
-            reply(results)
+            batch.reply(results)
         }
     }
 

@@ -280,7 +280,8 @@ struct DaemonTests {
         #expect(
             start.stderr.contains("fb.yml:") && start.stderr.contains("route /fa is also the route of app 'fa'"),
             "\(start)")
-        #expect(try t.workers("fa").first?["state"] as? String == "ready")
+        // The start answered at once for fb's conflict; fa, started meanwhile, gets ready on its own.
+        #expect(try waitUntil(10) { try t.workers("fa").first?["state"] as? String == "ready" })
         let fb = try #require((try t.status("fb")?["apps"] as? [[String: Any]])?.first)
         #expect(fb["state"] as? String == "failed", "\(fb)")
         #expect((fb["reason"] as? String)?.contains("is also the route of app 'fa'") == true, "\(fb)")
