@@ -43,3 +43,12 @@ pip_install() {
     python3 -m pip install -q "${missing[@]}" 2>/dev/null \
         || python3 -m pip install -q --break-system-packages "${missing[@]}"
 }
+
+# own_tmpdir PREFIX: each swift command leaves a few empty TemporaryDirectory.* in $TMPDIR; the run
+# gets a directory of its own instead (short, as the tests' Unix socket paths need), removed when
+# the script exits.
+own_tmpdir() {
+    scratch=$(mktemp -d "/tmp/$1-XXXXXX")
+    trap 'rm -rf "$scratch"' EXIT
+    export TMPDIR=$scratch
+}
