@@ -266,6 +266,32 @@ struct LogCaptureTests {
         #expect(pauses < reads / 2, "\(pauses) pauses in \(reads) reads of a full pipe")
     }
 
+    @Test func aWorkerWritingInBlocks_isReadWithoutPauses() throws {
+        let dir = try TempDirectory()
+        let capture = LogCapture(logsDirectory: dir.path)
+        let out = TestPipe()
+        let err = TestPipe()
+        capture.collect(stdout: out.output, stderr: err.output, from: .init(app: "blocks", slot: 1, generation: 1))
+        // Blocks of 20 KiB, as a buffered logger writes them, each once the last was read: every read
+        // takes a whole block, far less than the enlarged pipe holds. A pause after such a read
+        // would leave a worker writing flat out blocked on its full pipe.
+        let line = Array(repeating: UInt8(ascii: "x"), count: 99) + [10]
+        let block = Array((0..<205).map { _ in line }.joined())
+        let blocks = 200
+        for _ in 0..<blocks {
+            let before = capture.pipeReads().reads
+            out.write(block)
+            let deadline = Date().addingTimeInterval(5)
+            while capture.pipeReads().reads == before && Date() < deadline { usleep(50) }
+        }
+        close(out.input)
+        close(err.input)
+        capture.flush()
+        #expect(allRecords(dir.path, app: "blocks").count == blocks * 205)
+        let (reads, pauses) = capture.pipeReads()
+        #expect(pauses < reads / 2, "\(pauses) pauses in \(reads) reads of 20 KiB blocks")
+    }
+
     @Test func slowDisk_stopsReadingTheWorker_atTheBufferCap_thenEverythingArrives() throws {
         let cap = 128 * 1024
         let (dir, sink, capture, worker) = try gatedCapture(app: "slow", lines: 50_000, bufferCap: cap)
