@@ -18,6 +18,9 @@ import HostSupport
 /// workers, its pipes are no longer read until the writer took the buffer, so the workers block on
 /// their full pipes as they would writing to a slow file. An app holds at most two buffers: the one
 /// being written and the one filling, each `bufferCap` plus the records of one 64 KiB read per pipe.
+/// The cap also sets how often the reading thread waits for the writing one when the disk keeps up:
+/// with 512 KiB, one round of 64 KiB reads from 8 full pipes reached it, and each hand-over waited
+/// for a CPU (both threads are SCHED_BATCH) while the workers sat blocked on their pipes.
 /// Events about workers (started, ready, exited)
 /// are written in the same stream, after whatever the worker wrote before them.
 public final class LogCapture: @unchecked Sendable {
@@ -200,7 +203,7 @@ public final class LogCapture: @unchecked Sendable {
     /// `largePipes`: how many pipes may be enlarged at once (tests); by default as many as keep an
     /// unprivileged user well inside its pipe buffer allowance (`largePipeBudget`).
     public init(
-        logsDirectory: String, sink: any LogSink = FileLogSink(), bufferCap: Int = 512 * 1024,
+        logsDirectory: String, sink: any LogSink = FileLogSink(), bufferCap: Int = 2 * 1024 * 1024,
         defaultMaxSize: Int64 = 10 << 20, defaultMaxFiles: Int = 5, largePipes: Int? = nil
     ) {
         self.largePipes =
