@@ -471,7 +471,8 @@ public final class LogCapture: @unchecked Sendable {
         if count > 0 {
             reads += 1
             roundRead = true
-            if count == buffer.count || count >= pipe.capacity / 2 || count >= Self.bulkRead { roundFilled = true }
+            // A full read buffer (64 KiB) is past both marks.
+            if count >= min(pipe.capacity / 2, Self.bulkRead) { roundFilled = true }
         }
         var head: [UInt8] = []
         head.reserveCapacity(24 + pipe.middle.count)
